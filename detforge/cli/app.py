@@ -1,0 +1,25 @@
+"""The Typer application every command module registers on, and shared CLI helpers."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="detforge",
+    help=(
+        "Build large unified object-detection datasets (Objects365 + OpenImages + LVIS -> one "
+        "taxonomy), publish them to the Hugging Face Hub, and measure what they are worth."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def not_built(command: str, issue: int) -> None:
+    """Say in one line that ``command`` is not built yet and exit non-zero."""
+    err_console.print(f"detforge {command}: not built yet (tracked in issue {issue}).")
+    raise typer.Exit(2)
