@@ -116,14 +116,24 @@ class DetDataset:
                 problems.append(f"{what}: {frame.height} row(s) (e.g. {example_col}={examples})")
 
         images, objects = self.images, self.objects
-        count(images.filter(pl.col("image_id").is_duplicated()), "images: duplicate image_id", "image_id")
-        count(images.filter(pl.col("image_id").is_null()), "images: null image_id", "source_image_id")
+        count(
+            images.filter(pl.col("image_id").is_duplicated()),
+            "images: duplicate image_id",
+            "image_id",
+        )
+        count(
+            images.filter(pl.col("image_id").is_null()), "images: null image_id", "source_image_id"
+        )
         count(
             images.filter((pl.col("width") <= 0) | (pl.col("height") <= 0)),
             "images: non-positive width/height",
             "image_id",
         )
-        count(objects.filter(pl.col("object_id").is_duplicated()), "objects: duplicate object_id", "object_id")
+        count(
+            objects.filter(pl.col("object_id").is_duplicated()),
+            "objects: duplicate object_id",
+            "object_id",
+        )
         count(
             objects.join(images.select("image_id"), on="image_id", how="anti"),
             "objects: image_id not in images",
@@ -157,12 +167,16 @@ class DetDataset:
         )
         categories = self.categories
         count(categories.filter(pl.col("id").is_duplicated()), "categories: duplicate id", "id")
-        count(categories.filter(pl.col("name").is_duplicated()), "categories: duplicate name", "name")
+        count(
+            categories.filter(pl.col("name").is_duplicated()), "categories: duplicate name", "name"
+        )
         for table in ("objects", "image_labels", "label_spaces"):
             frame = getattr(self, table)
             labelled = frame.filter(pl.col("label").is_not_null())
             count(
-                labelled.join(categories.select(pl.col("id").alias("label")), on="label", how="anti"),
+                labelled.join(
+                    categories.select(pl.col("id").alias("label")), on="label", how="anti"
+                ),
                 f"{table}: label not in categories",
                 "label",
             )

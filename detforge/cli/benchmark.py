@@ -6,7 +6,9 @@ import typer
 
 from detforge.cli.app import app, not_built
 
-benchmark_app = typer.Typer(help="Detector pre-training benchmark (mmdet/mmengine).", no_args_is_help=True)
+benchmark_app = typer.Typer(
+    help="Detector pre-training benchmark (mmdet/mmengine).", no_args_is_help=True
+)
 app.add_typer(benchmark_app, name="benchmark")
 
 

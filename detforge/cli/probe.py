@@ -6,7 +6,9 @@ import typer
 
 from detforge.cli.app import app, not_built
 
-probe_app = typer.Typer(help="Generate probe sets from a dataset and run them on a VLM.", no_args_is_help=True)
+probe_app = typer.Typer(
+    help="Generate probe sets from a dataset and run them on a VLM.", no_args_is_help=True
+)
 app.add_typer(probe_app, name="probe")
 
 

@@ -6,7 +6,9 @@ import typer
 
 from detforge.cli.app import app, not_built
 
-taxonomy_app = typer.Typer(help="Show, validate, suggest and diff unified taxonomies.", no_args_is_help=True)
+taxonomy_app = typer.Typer(
+    help="Show, validate, suggest and diff unified taxonomies.", no_args_is_help=True
+)
 app.add_typer(taxonomy_app, name="taxonomy")
 
 
