@@ -1,0 +1,180 @@
+"""Publish a built dataset's ``hub/`` layout to a Hugging Face hub, resumably.
+
+Files go up in batches of commits through ``huggingface_hub``; each file is
+streamed from disk (never held in memory twice). A rerun after an interruption
+sends only what is missing: the hub reports the id of every file it already
+has and the client skips unchanged files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from detforge.errors import DetforgeError
+
+
+class HubError(DetforgeError):
+    """The hub refused or could not be reached; the message is one sentence for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedFile:
+    path_in_repo: str
+    local_path: Path
+    size: int
+
+
+def resolve_hub_dir(path: Path) -> Path:
+    """The hub layout of a build directory (``OUT/hub``) or the layout directory itself."""
+    for candidate in (path / "hub", path):
+        if (candidate / "README.md").is_file():
+            return candidate
+    raise HubError(f"{path}: no hub layout here (expected {path / 'hub' / 'README.md'})")
+
+
+def plan_files(hub_dir: Path) -> list[PlannedFile]:
+    """Every file of the layout to send, sorted; hidden files and folders are left out."""
+    files = []
+    for path in sorted(hub_dir.rglob("*")):
+        relative = path.relative_to(hub_dir)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            files.append(PlannedFile(relative.as_posix(), path, path.stat().st_size))
+    return files
+
+
+def batches(
+    files: list[PlannedFile], max_files: int, max_bytes: int
+) -> Iterator[list[PlannedFile]]:
+    """Consecutive batches of at most ``max_files`` files and about ``max_bytes`` bytes.
+
+    The card (README.md) goes last, so a dataset page only describes files that are there.
+    """
+    ordered = sorted(files, key=lambda f: (f.path_in_repo == "README.md", f.path_in_repo))
+    batch: list[PlannedFile] = []
+    size = 0
+    for file in ordered:
+        if batch and (len(batch) >= max_files or size + file.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(file)
+        size += file.size
+    if batch:
+        yield batch
+
+
+def resolve_token(token: str | None) -> str | None:
+    """``--token``, else ``HF_TOKEN``, else the huggingface_hub login (None if none)."""
+    if token:
+        return token
+    if os.environ.get("HF_TOKEN"):
+        return os.environ["HF_TOKEN"]
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def _is_hub_failure(error: Exception) -> bool:
+    """An HTTP answer, a refused/offline connection or a transport error (httpx)."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    return isinstance(
+        error, HfHubHTTPError | OfflineModeIsEnabled | OSError | ConnectionError | TimeoutError
+    ) or type(error).__module__.split(".")[0] in {"httpx", "httpx2", "httpcore", "httpcore2"}
+
+
+def _explain(error: Exception, *, repo_id: str, endpoint: str, token: str | None) -> HubError:
+    """One sentence for a hub failure; the token never appears in it."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    status = None
+    if isinstance(error, HfHubHTTPError) and error.response is not None:
+        status = error.response.status_code
+    if isinstance(error, OfflineModeIsEnabled):
+        message = f"hub access is disabled (HF_HUB_OFFLINE is set): nothing was sent to {endpoint}"
+    elif status == 401:
+        message = (
+            f"{endpoint} refused the credentials (401): pass --token, set HF_TOKEN or run "
+            "`hf auth login` with a token that has write access"
+        )
+    elif status == 403:
+        message = (
+            f"{endpoint} does not allow this token to write to {repo_id} (403): the repo may "
+            "belong to someone else, or the token is read-only"
+        )
+    elif status == 404:
+        message = f"{endpoint} has no dataset repo {repo_id} or revision (404)"
+    elif status is not None and status >= 500:
+        message = f"{endpoint} failed with {status}: the hub has a problem, try again later"
+    elif status is not None:
+        message = f"{endpoint} answered {status} for {repo_id}"
+    else:
+        message = (
+            f"cannot reach {endpoint} ({type(error).__name__}): check the network or HF_ENDPOINT"
+        )
+    if token:
+        message = message.replace(token, "***")
+    return HubError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadResult:
+    repo_id: str
+    revision: str
+    commits: int
+    files: int
+    bytes: int
+
+
+def upload(
+    hub_dir: Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    revision: str = "main",
+    token: str | None = None,
+    endpoint: str | None = None,
+    max_files_per_commit: int = 100,
+    max_bytes_per_commit: int = 2 * 1024**3,
+    on_batch: Callable[[int, int, list[PlannedFile]], None] | None = None,
+) -> UploadResult:
+    """Create ``repo_id`` (a dataset repo) if needed and commit the layout in batches.
+
+    ``on_batch(index, total, files)`` is called before each batch is sent.
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi, constants
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubError(f"invalid --repo-id {repo_id!r}: {str(error).splitlines()[0]}") from None
+    token = resolve_token(token)
+    endpoint = endpoint or constants.ENDPOINT
+    api = HfApi(endpoint=endpoint, token=token)
+    files = plan_files(hub_dir)
+    planned = list(batches(files, max_files_per_commit, max_bytes_per_commit))
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo_id, repo_type="dataset", branch=revision, exist_ok=True)
+        for index, batch in enumerate(planned):
+            if on_batch:
+                on_batch(index, len(planned), batch)
+            api.create_commit(
+                repo_id,
+                repo_type="dataset",
+                revision=revision,
+                operations=[
+                    CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=f.local_path)
+                    for f in batch
+                ],
+                commit_message=f"Upload dataset files ({index + 1}/{len(planned)})",
+            )
+    except Exception as error:
+        if not _is_hub_failure(error):
+            raise
+        raise _explain(error, repo_id=repo_id, endpoint=endpoint, token=token) from None
+    return UploadResult(repo_id, revision, len(planned), len(files), sum(f.size for f in files))

@@ -1,0 +1,5 @@
+"""``python -m detforge.cli``."""
+
+from detforge.cli import main
+
+main()
