@@ -60,11 +60,19 @@ class DetDataset:
 
     @classmethod
     def concat(cls, datasets: list[DetDataset]) -> DetDataset:
-        """Stack datasets of different sources into one (roots and meta merged)."""
+        """Stack datasets (several sources, or several splits of one) into one.
+
+        Roots and meta are merged; a source's class list, repeated by each of its
+        splits, is kept once.
+        """
         tables = {
             table: pl.concat([getattr(d, table) for d in datasets], how="vertical")
             for table in schema.TABLES
         }
+        for table, key in (("source_categories", ["source", "source_label"]),
+                           ("label_spaces", ["source", "source_label"]),
+                           ("categories", ["id"])):  # fmt: skip
+            tables[table] = tables[table].unique(subset=key, keep="first", maintain_order=True)
         roots: dict[str, str] = {}
         meta: dict[str, Any] = {}
         for d in datasets:

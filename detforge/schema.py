@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import polars as pl
 
 BBOX = pl.Array(pl.Float32, 4)
@@ -171,8 +172,13 @@ def stable_id(source: str, key: str) -> int:
 
 def stable_ids(source: str, keys: pl.Series) -> pl.Series:
     """:func:`stable_id` over a column of keys (any type; compared as strings)."""
-    values = keys.cast(pl.String).to_list()
-    return pl.Series(keys.name, [stable_id(source, key) for key in values], dtype=pl.Int64)
+    prefix = f"{source}\x1f".encode()
+    digests = b"".join(
+        hashlib.blake2b(prefix + key.encode(), digest_size=8).digest()
+        for key in keys.cast(pl.String).to_list()
+    )
+    ids = np.frombuffer(digests, "<u8").astype(np.int64) & 0x7FFF_FFFF_FFFF_FFFF
+    return pl.Series(keys.name, ids, dtype=pl.Int64)
 
 
 def bbox_columns(objects: pl.DataFrame | pl.LazyFrame):

@@ -97,3 +97,13 @@ def test_stable_ids_are_stable_and_source_scoped():
 def test_conform_rejects_unknown_columns():
     with pytest.raises(ValueError, match="unknown column"):
         schema.conform(pl.DataFrame({"nope": [1]}), "images")
+
+
+def test_concat_keeps_a_sources_class_list_once():
+    classes = pl.DataFrame(
+        {"source": ["lvis", "lvis"], "source_label": ["1", "2"], "name": ["a", "b"]}
+    )
+    train = _dataset().replace(source_categories=classes)
+    both = DetDataset.concat([train, train.replace(images=train.images.head(0))])
+    assert both.source_categories.equals(train.source_categories)
+    assert both.images.height == 2

@@ -16,7 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: an error line stays one line when stderr is not a terminal
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def not_built(command: str, issue: int) -> None:

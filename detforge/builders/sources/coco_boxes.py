@@ -1,0 +1,48 @@
+"""COCO absolute ``[x, y, w, h]`` boxes ⇄ detforge's normalised xyxy (readers and exporters)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from detforge import schema
+
+
+def from_coco_xywh(
+    x: str = "bx",
+    y: str = "by",
+    w: str = "bw",
+    h: str = "bh",
+    width: str = "width",
+    height: str = "height",
+) -> list[pl.Expr]:
+    """Expressions of normalised ``x1, y1, x2, y2`` (float64) from absolute xywh columns."""
+    return [
+        (pl.col(x) / pl.col(width)).alias("x1"),
+        (pl.col(y) / pl.col(height)).alias("y1"),
+        ((pl.col(x) + pl.col(w)) / pl.col(width)).alias("x2"),
+        ((pl.col(y) + pl.col(h)) / pl.col(height)).alias("y2"),
+    ]
+
+
+def to_coco_xywh(objects: pl.DataFrame, images: pl.DataFrame) -> pl.DataFrame:
+    """``objects`` with a ``coco_bbox`` column: ``[x, y, w, h]`` in pixels of its image.
+
+    ``images`` needs ``image_id``, ``width`` and ``height`` (float64 math; an object whose
+    image is unknown or has no size gets a null box).
+    """
+    sizes = images.select("image_id", pl.col("width").alias("_w"), pl.col("height").alias("_h"))
+    boxes = schema.bbox_columns(objects).join(
+        sizes, on="image_id", how="left", maintain_order="left"
+    )
+    x1, y1 = (
+        pl.col("x1").cast(pl.Float64) * pl.col("_w"),
+        pl.col("y1").cast(pl.Float64) * pl.col("_h"),
+    )
+    x2, y2 = (
+        pl.col("x2").cast(pl.Float64) * pl.col("_w"),
+        pl.col("y2").cast(pl.Float64) * pl.col("_h"),
+    )
+    known = pl.col("_w").is_not_null() & pl.col("_h").is_not_null()
+    coco = pl.when(known).then(pl.concat_list(x1, y1, x2 - x1, y2 - y1).list.to_array(4))
+    coco = coco.alias("coco_bbox")
+    return boxes.with_columns(coco).drop("x1", "y1", "x2", "y2", "_w", "_h")

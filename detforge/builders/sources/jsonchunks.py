@@ -1,0 +1,114 @@
+"""Parse a large COCO-style JSON with its ``annotations`` array in chunks.
+
+Materialising 1M+ annotation dicts at once costs ~1 KB each; parsing the array a few MB at
+a time lets the caller turn each chunk into columns and free it. Splits are made at
+``}, {`` between array elements; a chunk only parses as a JSON array when the split really
+sat between two top-level elements (a split inside a string or a nested value leaves
+brackets or quotes unbalanced), so any surprise falls back to one whole-document parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from detforge.builders.sources import common
+from detforge.errors import InputError
+
+Convert = Callable[[int, Any], Any]
+
+CHUNK_BYTES = 4 << 20
+_SPLIT = re.compile(rb"\}\s*,\s*\{")
+_END = re.compile(rb"\}\s*(\])")  # an array of objects ends in "}]"
+#: closing-bracket candidates tried per chunk before giving up on the fast path
+MAX_END_TRIES = 64
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic GC: parsed JSON has no cycles, and millions of new containers
+    would otherwise trigger repeated full collections."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_array(text: bytes, start: int, end: int) -> list | None:
+    try:
+        value = orjson.loads(b"[" + text[start:end] + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, list) else None
+
+
+def _walk(text: bytes, start: int, convert: Convert) -> tuple[list, int] | None:
+    """Convert the array's elements chunk by chunk from ``start`` (just after ``[``).
+
+    Returns the converted chunks and the index of the closing ``]``, or None when the
+    array cannot be cut safely (the caller then parses the whole document).
+    """
+    frames: list = []
+    pos, offset = start, 0
+    while True:
+        split = _SPLIT.search(text, min(pos + CHUNK_BYTES, len(text)))
+        records = None if split is None else _parse_array(text, pos, split.start() + 1)
+        if records is not None:
+            frames.append(convert(offset, records))
+            offset += len(records)
+            pos = split.end() - 1  # at the next element's "{"
+            continue
+        # the array ends before the next split (or there is none): find its "]"
+        stop = split.start() if split is not None else len(text)
+        if not text[pos:stop].lstrip().startswith(b"{"):  # an empty array
+            empty = re.compile(rb"\s*\]").match(text, pos)
+            return (frames or [convert(offset, [])], empty.end() - 1) if empty else None
+        for tries, end in enumerate(_END.finditer(text, pos, stop)):
+            if tries >= MAX_END_TRIES:
+                return None
+            records = _parse_array(text, pos, end.start(1))
+            if records is not None:
+                if records or not frames:
+                    frames.append(convert(offset, records))
+                return frames, end.start(1)
+        return None
+
+
+def load_split(path: Path, key: str, convert: Convert) -> tuple[Any, list]:
+    """Parse ``path``; ``convert(offset, records)`` turns each chunk of ``key``'s array
+    into a frame. Returns ``(document with key → [], [converted chunks])``.
+
+    When the file has no such top-level array (or it cannot be cut safely) the whole
+    document is parsed once and ``convert`` gets every record in one call; a document
+    without ``key`` returns no chunks.
+    """
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as error:
+        raise InputError(path, None, None, f"cannot read file ({error.strerror})") from None
+    with no_gc():
+        keys = list(re.finditer(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*\[', text))
+        found = _walk(text, keys[0].end(), convert) if len(keys) == 1 else None
+        if found is not None:
+            frames, end = found
+            try:
+                rest = orjson.loads(text[: keys[0].end()] + text[end:])
+            except orjson.JSONDecodeError:
+                rest = None
+            if isinstance(rest, dict) and rest.get(key) == []:
+                return rest, frames
+        del text, found
+        data = common.load_json(path)
+        if not isinstance(data, dict) or key not in data:
+            return data, []
+        return data, [convert(0, data[key])]
