@@ -1,0 +1,177 @@
+"""The shipped bigdet-v1 taxonomy against the real source category files and the sample.
+
+These read the SHIPPED ``detforge/taxonomy/data/bigdet-v1/mapping.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from detforge.builders.sources import READERS
+from detforge.dataset import DetDataset
+from detforge.taxonomy import apply, load, measure, suggest, validate
+from detforge.taxonomy.io import DATA_DIR
+from detforge.taxonomy.suggest import exact_name
+
+SOURCE_FILES = {
+    "objects365": "objects365_v2_categories.json",
+    "openimages": "class-descriptions-boxable.csv",
+    "lvis": "lvis_v1_categories.json",
+}
+COUNTS = {"objects365": 365, "openimages": 601, "lvis": 1203}
+
+
+@pytest.fixture(scope="module")
+def bigdet():
+    mapping = DATA_DIR / "bigdet-v1" / "mapping.csv"
+    assert mapping.is_file(), f"{mapping} is not shipped yet"
+    return load("bigdet-v1")
+
+
+@pytest.fixture(scope="module")
+def real_categories(shared_data: Path) -> pl.DataFrame:
+    return pl.concat(
+        READERS[fmt].read_categories(shared_data / "taxonomy" / name)
+        for fmt, name in SOURCE_FILES.items()
+    )
+
+
+def test_names_and_ids_are_bigdetections(shared_data):
+    expected = (shared_data / "taxonomy/bigdetection/bigdetection_classes.txt").read_text().split()
+    tax = load("bigdet-v1")
+    assert tax.names == expected
+    assert tax.classes["id"].to_list() == list(range(600))
+
+
+def test_every_source_class_covered_exactly_once(bigdet, real_categories):
+    report = validate(bigdet, real_categories)
+    assert report.ok, "\n".join(report.problems)
+    cov = report.coverage.select("source", "classes", "missing").rows()
+    assert cov == [(s, COUNTS[s], 0) for s in sorted(COUNTS)]
+    assert bigdet.mapping.height == sum(COUNTS.values())
+
+
+def test_objects365_raw_names_verbatim(bigdet):
+    o365 = dict(
+        bigdet.mapping.filter(pl.col("source") == "objects365")
+        .select("source_label", "source_name")
+        .iter_rows()
+    )
+    assert (o365["365"], o365["197"], o365["38"]) == (
+        "Table Tennis ",
+        "Cigar/Cigarette ",
+        "Moniter/TV",
+    )
+
+
+def test_apply_on_sample(bigdet, sample_root):
+    parts = [
+        READERS[s].read(sample_root / s, split)
+        for s in ("objects365", "openimages", "lvis")
+        for split in ("train", "val")
+    ]
+    ds = DetDataset.concat(parts)
+    ds = ds.replace(source_categories=ds.source_categories.unique(["source", "source_label"]))
+    mapped, report = apply(ds, bigdet)
+    assert mapped.validate() == []
+
+    def label_of(source, source_label):
+        rows = mapped.objects.filter(
+            (pl.col("source") == source) & (pl.col("source_label") == source_label)
+        )
+        assert rows.height, (source, source_label)
+        return set(rows["label"].to_list())
+
+    # planted name variants land in one class
+    car = bigdet.class_id("car_(automobile)")
+    assert (
+        label_of("objects365", "6")
+        == label_of("openimages", "/m/0k4j")
+        == label_of("lvis", "207")
+        == {car}
+    )
+    person = {bigdet.class_id("person")}
+    for source, source_label in [
+        ("objects365", "1"),
+        ("openimages", "/m/01g317"),
+        ("openimages", "/m/04yx4"),
+        ("openimages", "/m/03bt1vf"),
+        ("lvis", "793"),
+    ]:
+        assert label_of(source, source_label) == person
+    # federated fields: LVIS image 43782 has car not exhaustive and dog verified absent
+    keys = mapped.images.select("image_id", "source", "source_image_id")
+    labels = mapped.image_labels.join(keys, on=["image_id", "source"])
+    l2 = dict(
+        labels.filter(pl.col("source_image_id") == "43782").select("label", "status").iter_rows()
+    )
+    assert l2 == {car: "not_exhaustive", bigdet.class_id("dog"): "negative"}
+    # Objects365 is exhaustive over every class its exact/synonym rows reach
+    o365 = (
+        ds.label_spaces.filter(pl.col("source") == "objects365")
+        .select("source", "source_label")
+        .join(
+            bigdet.mapping.filter(pl.col("relation").is_in(["exact", "synonym"])),
+            on=["source", "source_label"],
+        )
+    )
+    spaces = set(mapped.label_spaces.filter(pl.col("source") == "objects365")["label"].to_list())
+    assert set(o365["label"].to_list()) <= spaces
+    # every box is kept or counted as dropped
+    dropped = report.filter(pl.col("reason") == "class dropped")
+    assert dropped["boxes"].sum() == ds.objects.height - mapped.objects.height
+
+
+def test_suggest_beats_exact_name_matching(bigdet, real_categories):
+    lexical = measure(suggest(real_categories, bigdet, 3, embeddings=False), bigdet.mapping)
+    baseline = measure(exact_name(real_categories, bigdet), bigdet.mapping)
+    for (source, _, top1, _), (_, _, base1, _) in zip(
+        lexical.iter_rows(), baseline.iter_rows(), strict=True
+    ):
+        assert top1 >= base1, source
+
+
+@pytest.mark.slow
+def test_suggest_with_embeddings_on_a_subset(bigdet, real_categories):
+    # every 20th mapped source class, against its reviewed classes plus every 10th class
+    reviewed = bigdet.mapping.filter(pl.col("label").is_not_null()).gather_every(20)
+    cats = real_categories.join(
+        reviewed.select("source", "source_label"), on=["source", "source_label"]
+    )
+    keep = set(reviewed["label"].to_list()) | set(range(0, 600, 10))
+    small = bigdet.replace(classes=bigdet.classes.filter(pl.col("id").is_in(sorted(keep))))
+    full = measure(suggest(cats, small, 3), reviewed)
+    base = measure(exact_name(cats, small), reviewed)
+    for (source, rows, top1, top3), (_, _, base1, _) in zip(
+        full.iter_rows(), base.iter_rows(), strict=True
+    ):
+        assert rows > 5
+        assert top1 >= base1 and top3 > base1, (source, top1, top3, base1)
+
+
+def test_cli_validate_sample_coverage(bigdet, sample_root):
+    from typer.testing import CliRunner
+
+    from detforge.cli import app
+
+    args = ["taxonomy", "validate", "bigdet-v1", "--sources", str(sample_root)]
+    result = CliRunner().invoke(app, [*args, "--subset", "--boxes"])
+    assert result.exit_code == 0, result.output
+    assert "objects365: boxes kept" in result.output and "no violations" in result.output
+    # without --subset, the sample's short category lists leave rows without a class
+    strict = CliRunner().invoke(app, args)
+    assert strict.exit_code == 1
+    assert "mapping row for a class the source does not have" in strict.output
+
+
+def test_coco80_covers_every_source_class(shared_data, real_categories):
+    coco = READERS["coco"].read_categories(shared_data / "taxonomy" / "coco_categories.json")
+    tax = load("coco80")
+    assert tax.names == [c for c in coco["name"].to_list()]
+    report = validate(tax, pl.concat([real_categories, coco]))
+    assert report.ok, "\n".join(report.problems)
+    assert report.coverage["missing"].sum() == 0
+    assert tax.mapping.height == sum(COUNTS.values()) + 80
