@@ -1,0 +1,193 @@
+"""mmdet 3 configs written from the templates mmdet ships (``mmdet/.mim/configs``).
+
+A template is loaded with mmengine, the dataset, classes, schedule and model size
+are set, and the result is dumped as one self-contained config file per run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from detforge.errors import DetforgeError
+
+TEMPLATES = {
+    "faster_rcnn_r50_fpn": "faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py",
+    "retinanet_r50_fpn": "retinanet/retinanet_r50_fpn_1x_coco.py",
+    "deformable_detr_r50": "deformable_detr/deformable-detr_r50_16xb2-50e_coco.py",
+}
+#: ResNet output channels per stage, for the FPN / DETR neck in_channels
+RESNET_CHANNELS = {18: [64, 128, 256, 512], 34: [64, 128, 256, 512], 50: [256, 512, 1024, 2048]}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """One COCO-format set: annotation files, image folder and class names (in id order)."""
+
+    train_ann: Path
+    val_ann: Path | None
+    images: Path
+    classes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSpec:
+    detector: str
+    iters: int
+    batch_size: int = 2
+    lr: float = 0.02
+    backbone_depth: int = 50
+    backbone_weights: str | None = None  # a local torchvision-style ResNet checkpoint
+    image_scale: tuple[int, int] = (1333, 800)
+    load_from: Path | None = None  # stage-1 checkpoint for fine-tuning
+    sample_weights: Path | None = None  # per-image weights (class-aware sampling)
+    checkpoint_interval: int = 500
+    seed: int = 0
+    launcher: str = "none"
+
+
+def template_path(detector: str) -> Path:
+    import mmdet
+
+    if detector not in TEMPLATES:
+        raise DetforgeError(f"unknown detector {detector!r}; choose one of {sorted(TEMPLATES)}")
+    return Path(mmdet.__file__).parent / ".mim" / "configs" / TEMPLATES[detector]
+
+
+def _set_num_classes(model: dict, count: int) -> None:
+    if "roi_head" in model:
+        model["roi_head"]["bbox_head"]["num_classes"] = count
+    else:
+        model["bbox_head"]["num_classes"] = count
+
+
+def _set_backbone(model: dict, depth: int, weights: str | None) -> None:
+    if depth not in RESNET_CHANNELS:
+        raise DetforgeError(
+            f"backbone depth {depth} not supported; use one of {sorted(RESNET_CHANNELS)}"
+        )
+    backbone = model["backbone"]
+    backbone["depth"] = depth
+    backbone["init_cfg"] = dict(type="Pretrained", checkpoint=weights) if weights else None
+    channels = RESNET_CHANNELS[depth]
+    neck = model.get("neck")
+    if isinstance(neck, dict) and "in_channels" in neck:
+        out_indices = backbone.get("out_indices", (0, 1, 2, 3))
+        neck["in_channels"] = [channels[i] for i in out_indices]
+
+
+def _pipelines(scale: tuple[int, int]) -> tuple[list, list]:
+    train = [
+        dict(type="LoadImageFromFile"),
+        dict(type="LoadAnnotations", with_bbox=True),
+        dict(type="Resize", scale=scale, keep_ratio=True),
+        dict(type="RandomFlip", prob=0.5),
+        dict(type="PackDetInputs"),
+    ]
+    test = [
+        dict(type="LoadImageFromFile"),
+        dict(type="Resize", scale=scale, keep_ratio=True),
+        dict(type="LoadAnnotations", with_bbox=True),
+        dict(
+            type="PackDetInputs",
+            meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"),
+        ),
+    ]
+    return train, test
+
+
+def build_config(data: DataSpec, train: TrainSpec, work_dir: Path):
+    """The mmengine ``Config`` of one training run (iteration-based, CPU or GPU)."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(template_path(train.detector)))
+    model = cfg.model
+    _set_num_classes(model, len(data.classes))
+    _set_backbone(model, train.backbone_depth, train.backbone_weights)
+    train_pipeline, test_pipeline = _pipelines(train.image_scale)
+    metainfo = dict(classes=data.classes)
+    sampler = (
+        dict(type="WeightedImageSampler", weights_file=str(train.sample_weights), seed=train.seed)
+        if train.sample_weights
+        else dict(type="DefaultSampler", shuffle=True)
+    )
+    cfg.train_dataloader = dict(
+        batch_size=train.batch_size,
+        num_workers=0,
+        persistent_workers=False,
+        sampler=sampler,
+        batch_sampler=dict(type="AspectRatioBatchSampler"),
+        dataset=dict(
+            type="CocoDataset",
+            data_root="",
+            ann_file=str(data.train_ann),
+            data_prefix=dict(img=f"{data.images}/"),
+            metainfo=metainfo,
+            filter_cfg=dict(filter_empty_gt=True, min_size=0),
+            pipeline=train_pipeline,
+        ),
+    )
+    if data.val_ann is not None:
+        cfg.test_dataloader = dict(
+            batch_size=1,
+            num_workers=0,
+            persistent_workers=False,
+            drop_last=False,
+            sampler=dict(type="DefaultSampler", shuffle=False),
+            dataset=dict(
+                type="CocoDataset",
+                data_root="",
+                ann_file=str(data.val_ann),
+                data_prefix=dict(img=f"{data.images}/"),
+                metainfo=metainfo,
+                test_mode=True,
+                pipeline=test_pipeline,
+            ),
+        )
+        cfg.test_evaluator = dict(type="CocoMetric", ann_file=str(data.val_ann), metric="bbox")
+        cfg.test_cfg = dict(type="TestLoop")
+    else:
+        for key in ("test_dataloader", "test_evaluator", "test_cfg"):
+            cfg[key] = None
+    for key in ("val_dataloader", "val_evaluator", "val_cfg"):
+        cfg[key] = None
+    cfg.train_cfg = dict(
+        type="IterBasedTrainLoop", max_iters=train.iters, val_interval=train.iters + 1
+    )
+    warmup = max(1, min(500, train.iters // 10))
+    cfg.param_scheduler = [
+        dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=warmup),
+        dict(
+            type="MultiStepLR",
+            by_epoch=False,
+            begin=0,
+            end=train.iters,
+            milestones=[int(train.iters * 2 / 3), int(train.iters * 11 / 12)],
+            gamma=0.1,
+        ),
+    ]
+    cfg.optim_wrapper.optimizer.lr = train.lr
+    cfg.default_hooks.checkpoint = dict(
+        type="CheckpointHook", interval=min(train.checkpoint_interval, train.iters), by_epoch=False
+    )
+    cfg.default_hooks.logger = dict(type="LoggerHook", interval=max(1, min(50, train.iters)))
+    cfg.log_processor = dict(type="LogProcessor", window_size=50, by_epoch=False)
+    cfg.custom_imports = dict(
+        imports=["detforge.evaluators.pretrain.sampler"], allow_failed_imports=False
+    )
+    cfg.randomness = dict(seed=train.seed, deterministic=False)
+    cfg.load_from = str(train.load_from) if train.load_from else None
+    cfg.resume = False
+    cfg.launcher = train.launcher
+    cfg.work_dir = str(work_dir)
+    cfg.env_cfg.dist_cfg = dict(backend="nccl" if train.launcher != "none" else "gloo")
+    return cfg
+
+
+def write_config(data: DataSpec, train: TrainSpec, work_dir: Path) -> Path:
+    """Dump the run's config to ``work_dir/config.py`` (mmengine parses it back)."""
+    from detforge.atomic import write_text
+
+    target = work_dir / "config.py"
+    write_text(target, build_config(data, train, work_dir).pretty_text)
+    return target

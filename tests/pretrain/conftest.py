@@ -1,0 +1,64 @@
+"""Tiny COCO-format data for the pre-training benchmark: a 'build' and a downstream set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+COLOURS = {"red_box": (220, 30, 30), "blue_box": (30, 30, 220)}
+
+
+def write_coco(root: Path, split: str, count: int, seed: int, classes: list[str]) -> Path:
+    """``count`` 96×64 images with one to two coloured rectangles, and their COCO file."""
+    rng = np.random.default_rng(seed)
+    (root / split).mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for index in range(count):
+        pixels = np.full((64, 96, 3), 200, np.uint8)
+        for _ in range(1 + index % 2):
+            label = int(rng.integers(len(classes)))
+            x, y = int(rng.integers(0, 56)), int(rng.integers(0, 32))
+            w, h = int(rng.integers(20, 40)), int(rng.integers(16, 32))
+            pixels[y : y + h, x : x + w] = COLOURS[classes[label]]
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": index + 1,
+                    "category_id": label + 1,
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }  # fmt: skip
+            )
+        name = f"{split}/{index:04d}.jpg"
+        Image.fromarray(pixels).save(root / name, quality=95)
+        images.append({"id": index + 1, "file_name": name, "width": 96, "height": 64})
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(classes)]
+    path = root / f"{split}.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_benchmark_data(tmp_path_factory):
+    """A build directory in the COCO-export layout and a downstream COCO set."""
+    root = tmp_path_factory.mktemp("pretrain")
+    source_root = root / "source_images"
+    coco = root / "build" / "coco"
+    coco.mkdir(parents=True)
+    train = write_coco(source_root, "train", 8, 0, ["red_box", "blue_box"])
+    (coco / "train.json").write_text(train.read_text().replace('"train/', '"sample/train/'))
+    (coco / "roots.json").write_text(json.dumps({"sample": str(source_root)}))
+    downstream = root / "downstream"
+    return {
+        "build_dir": root / "build",
+        "downstream_train": write_coco(downstream, "train", 8, 1, ["red_box", "blue_box"]),
+        "downstream_val": write_coco(downstream, "val", 4, 2, ["red_box", "blue_box"]),
+        "downstream_images": downstream,
+    }

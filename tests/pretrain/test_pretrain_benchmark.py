@@ -1,0 +1,107 @@
+"""The pre-training benchmark on CPU: a tiny ResNet-18 detector, a few iterations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mmengine.config import Config
+from typer.testing import CliRunner
+
+from detforge.cli import app
+from detforge.errors import DetforgeError
+from detforge.evaluators.pretrain import data
+from detforge.evaluators.pretrain.configs import TEMPLATES, DataSpec, TrainSpec, write_config
+
+
+def _args(d, run, *extra):
+    return [
+        "benchmark", "pretrain", str(d["build_dir"]),
+        "--downstream-train", str(d["downstream_train"]),
+        "--downstream-val", str(d["downstream_val"]),
+        "--downstream-images", str(d["downstream_images"]),
+        "--run", str(run), "--fractions", "50,100", "--pretrain-iters", "2",
+        "--finetune-iters", "2", "--backbone-depth", "18", "--image-scale", "96,64",
+        "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_both_stages_baseline_summary_and_resume(tiny_benchmark_data, tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, _args(tiny_benchmark_data, run))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run / "summary.json").read_text())
+    assert [row["fraction_pct"] for row in summary["rows"]] == [50.0, 100.0]
+    for row in summary["rows"]:
+        for key in ("AP_scratch", "AP_pretrained", "AP50_scratch", "AP50_pretrained"):
+            assert row[key] is not None and 0.0 <= row[key] <= 1.0
+        assert row["AP_gain"] == pytest.approx(row["AP_pretrained"] - row["AP_scratch"])
+    pretrained = Config.fromfile(str(run / "finetune/50pct/pretrained/config.py"))
+    assert pretrained.load_from.endswith("pretrain/final.pth")
+    assert Config.fromfile(str(run / "finetune/50pct/scratch/config.py")).load_from is None
+    stage1 = Config.fromfile(str(run / "pretrain/config.py"))
+    assert stage1.train_dataloader.sampler.type == "WeightedImageSampler"
+
+    # an interrupted step (no metrics.json yet) is redone from its checkpoint; the rest skipped
+    (run / "finetune/100pct/pretrained/metrics.json").unlink()
+    result = CliRunner().invoke(app, _args(tiny_benchmark_data, run))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("done earlier, skipped") == 4
+    assert "100pct/pretrained: training" in result.output
+    assert (run / "finetune/100pct/pretrained/metrics.json").is_file()
+
+    resummarised = CliRunner().invoke(app, ["benchmark", "summarize", str(run)])
+    assert resummarised.exit_code == 0 and "100 %" in resummarised.output
+
+
+def test_rerun_with_other_options_is_refused(tiny_benchmark_data, tmp_path):
+    from detforge.evaluators.pretrain.benchmark import BenchmarkPlan, _check_plan
+
+    d = tiny_benchmark_data
+    plan = BenchmarkPlan(d["build_dir"], d["downstream_train"], d["downstream_val"],
+                         d["downstream_images"], fractions=(50,))  # fmt: skip
+    _check_plan(plan, tmp_path)
+    with pytest.raises(DetforgeError, match="other options \\(fractions\\)"):
+        _check_plan(BenchmarkPlan(**{**plan.__dict__, "fractions": (10,)}), tmp_path)
+
+
+@pytest.mark.parametrize("detector", sorted(TEMPLATES))
+def test_written_configs_parse_in_mmengine(detector, tiny_benchmark_data, tmp_path):
+    d = tiny_benchmark_data
+    spec = DataSpec(d["downstream_train"], d["downstream_val"], d["downstream_images"], ("a", "b"))
+    config = write_config(spec, TrainSpec(detector, iters=10, backbone_depth=18), tmp_path)
+    cfg = Config.fromfile(str(config))
+    heads = [cfg.model.get("bbox_head"), cfg.model.get("roi_head", {}).get("bbox_head")]
+    assert [h["num_classes"] for h in heads if h] == [2]
+    assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
+    assert cfg.train_cfg.max_iters == 10
+    assert cfg.test_evaluator.ann_file == str(d["downstream_val"])
+
+
+def test_fraction_subsets_are_deterministic_and_sized(tiny_benchmark_data):
+    coco = data.load_coco(tiny_benchmark_data["downstream_train"])
+    half = data.fraction_subset(coco, 50, seed=3)
+    assert half == data.fraction_subset(coco, 50, seed=3)
+    assert len(half["images"]) == 4
+    kept = {image["id"] for image in half["images"]}
+    assert {a["image_id"] for a in half["annotations"]} <= kept
+    assert len(data.fraction_subset(coco, 1, seed=3)["images"]) == 1
+    with pytest.raises(DetforgeError):
+        data.fraction_subset(coco, 0, seed=3)
+
+
+def test_class_aware_weights_balance_classes():
+    coco = {
+        "annotations": [
+            {"image_id": 1, "category_id": 1},
+            {"image_id": 2, "category_id": 1},
+            {"image_id": 3, "category_id": 1},
+            {"image_id": 4, "category_id": 2},
+            {"image_id": 4, "category_id": 2},
+        ]
+    }
+    weights = data.class_aware_weights(coco)
+    assert weights == pytest.approx({1: 1 / 3, 2: 1 / 3, 3: 1 / 3, 4: 1.0})
+    # each class is drawn with equal total probability
+    assert sum(weights[i] for i in (1, 2, 3)) == pytest.approx(weights[4])
