@@ -1,0 +1,102 @@
+"""Which classes are annotated on which image, and LVIS frequency bins.
+
+The federated rule: class ``c`` is *annotated* on image ``i`` iff ``c`` is in the
+exhaustive ``label_spaces`` of ``i``'s source, or ``(i, c)`` has a ``positive`` /
+``negative`` image label, or ``i`` has a ground-truth box of ``c``. A detection of a
+class that is not annotated on its image is ignored (neither TP nor FP); an unmatched
+detection of a class that is ``not_exhaustive`` on its image is ignored too, and so is
+one of a class verified ``positive`` on an image with no box of it (present but not
+boxed: a correct detection there has nothing to match; the build's COCO export writes
+the same pairs as ``not_exhaustive_category_ids``). These are
+LVIS's own rules (``neg_category_ids`` / ``not_exhaustive_category_ids``) with the
+negatives generalised through ``label_spaces`` and ``image_labels``, so the evaluator
+hands them to faster-coco-eval's LVIS mode as per-image category lists.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from detforge.dataset import DetDataset
+
+#: LVIS bins by the number of training images that have a box of the class
+RARE_MAX, COMMON_MAX = 10, 100
+
+
+def frequency_bins(dataset: DetDataset) -> pl.DataFrame:
+    """``label, train_images, frequency`` (r/c/f) for every class of ``dataset``.
+
+    Counted from the train split's boxes (images with at least one box of the class):
+    r = at most 10 images (0 included: a class never seen in training is rare),
+    c = 11-100, f = more than 100. Without a train split, ``categories.frequency``
+    is used as given (null = in no bin).
+    """
+    categories = dataset.categories.select(pl.col("id").alias("label"), "frequency")
+    train = dataset.images.filter(pl.col("split") == "train").select("image_id")
+    if train.height == 0:
+        return categories.select(
+            "label", pl.lit(None, pl.Int64).alias("train_images"), "frequency"
+        ).sort("label")
+    counts = (
+        dataset.objects.filter(pl.col("label").is_not_null())
+        .join(train, on="image_id", how="semi")
+        .group_by("label")
+        .agg(pl.col("image_id").n_unique().cast(pl.Int64).alias("train_images"))
+    )
+    n = pl.col("train_images")
+    return (
+        categories.select("label")
+        .join(counts, on="label", how="left")
+        .with_columns(n.fill_null(0))
+        .with_columns(
+            pl.when(n <= RARE_MAX)
+            .then(pl.lit("r"))
+            .when(n <= COMMON_MAX)
+            .then(pl.lit("c"))
+            .otherwise(pl.lit("f"))
+            .alias("frequency")
+        )
+        .sort("label")
+    )
+
+
+def annotated(pairs: pl.DataFrame, dataset: DetDataset) -> pl.Series:
+    """For ``pairs`` (``image_id, source, label``): is the label annotated on the image
+    by ``label_spaces`` or a positive/negative image label? (Boxes are the third way;
+    the caller knows those.)"""
+    spaces = (
+        dataset.label_spaces.filter(pl.col("label").is_not_null())
+        .select("source", "label", pl.lit(True).alias("_space"))
+        .unique(["source", "label"])
+    )
+    verified = (
+        dataset.image_labels.filter(
+            pl.col("label").is_not_null() & pl.col("status").is_in(["positive", "negative"])
+        )
+        .select("image_id", "label", pl.lit(True).alias("_verified"))
+        .unique(["image_id", "label"])
+    )
+    joined = pairs.join(spaces, on=["source", "label"], how="left", maintain_order="left").join(
+        verified, on=["image_id", "label"], how="left", maintain_order="left"
+    )
+    return (joined["_space"].fill_null(False) | joined["_verified"].fill_null(False)).alias(
+        "annotated"
+    )
+
+
+def not_exhaustive(dataset: DetDataset, image_ids: pl.Series, boxes: pl.DataFrame) -> pl.DataFrame:
+    """``image_id, label`` pairs on the given images whose boxes may be incomplete:
+    marked ``not_exhaustive``, or verified ``positive`` with no box in ``boxes``
+    (``image_id, label`` pairs that have one)."""
+    labels = dataset.image_labels.filter(
+        pl.col("label").is_not_null() & pl.col("image_id").is_in(image_ids.implode())
+    )
+    unboxed = labels.filter(pl.col("status") == "positive").join(
+        boxes, on=["image_id", "label"], how="anti"
+    )
+    return (
+        pl.concat([labels.filter(pl.col("status") == "not_exhaustive"), unboxed])
+        .select("image_id", "label")
+        .unique()
+        .sort("image_id", "label")
+    )
