@@ -152,7 +152,8 @@ def upload(
     except HFValidationError as error:
         raise HubError(f"invalid --repo-id {repo_id!r}: {str(error).splitlines()[0]}") from None
     token = resolve_token(token)
-    endpoint = endpoint or constants.ENDPOINT
+    # HF_ENDPOINT is read now, not when huggingface_hub was imported
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
     api = HfApi(endpoint=endpoint, token=token)
     files = plan_files(hub_dir)
     planned = list(batches(files, max_files_per_commit, max_bytes_per_commit))
