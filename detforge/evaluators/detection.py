@@ -18,10 +18,8 @@ The federated protocols also report APr/APc/APf from :func:`federated.frequency_
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
@@ -30,6 +28,7 @@ from faster_coco_eval import COCO, COCOeval_faster
 from detforge.dataset import DetDataset
 from detforge.evaluators import federated
 from detforge.evaluators.matches import matches
+from detforge.gcpause import gc_paused
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,19 +153,6 @@ class _COCOeval(COCOeval_faster):
             if category.get("frequency") in self.params.imgCountLbl:
                 groups[self.params.imgCountLbl.index(category["frequency"])].append(index)
         return groups
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while millions of small dicts are built: it would rescan
-    them again and again (about 2x slower); reference counting still frees memory."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _silent(*_args, **_kwargs) -> None:
@@ -326,7 +312,7 @@ def evaluate_protocol(
 ) -> dict:
     """One protocol: overall and per-source summaries, per-class rows, matches."""
     dets = protocol_dets(data, protocol)
-    with _gc_paused():
+    with gc_paused():
         gt_coco, dt_coco = coco_objects(data, protocol, dets)
     labels = sorted(data.gt["label"].unique().to_list())
     result: dict = {"description": protocol.description}

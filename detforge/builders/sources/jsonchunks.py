@@ -9,10 +9,8 @@ brackets or quotes unbalanced), so any surprise falls back to one whole-document
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import orjson
 
 from detforge.builders.sources import common
 from detforge.errors import InputError
+from detforge.gcpause import gc_paused
 
 Convert = Callable[[int, Any], Any]
 
@@ -28,19 +27,6 @@ _SPLIT = re.compile(rb"\}\s*,\s*\{")
 _END = re.compile(rb"\}\s*(\])")  # an array of objects ends in "}]"
 #: closing-bracket candidates tried per chunk before giving up on the fast path
 MAX_END_TRIES = 64
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cyclic GC: parsed JSON has no cycles, and millions of new containers
-    would otherwise trigger repeated full collections."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _parse_array(text: bytes, start: int, end: int) -> list | None:
@@ -96,7 +82,7 @@ def load_split(path: Path, key: str, convert: Convert) -> tuple[Any, list]:
         text = path.read_bytes()
     except OSError as error:
         raise InputError(path, None, None, f"cannot read file ({error.strerror})") from None
-    with no_gc():
+    with gc_paused():
         keys = list(re.finditer(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*\[', text))
         found = _walk(text, keys[0].end(), convert) if len(keys) == 1 else None
         if found is not None:
