@@ -2,10 +2,101 @@
 
 from __future__ import annotations
 
-from detforge.cli.app import app, not_built
+from pathlib import Path
+
+import typer
+
+from detforge.cli.app import app, console, err_console
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:
+    """``NAME=PATH`` options as a mapping (a clear error for anything else)."""
+    from detforge.errors import DetforgeError
+
+    pairs: dict[str, Path] = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise DetforgeError(f"{option} {value!r}: expected NAME=PATH")
+        pairs[name] = Path(path)
+    return pairs
 
 
 @app.command("build-dataset")
-def build_dataset() -> None:
-    """Not built yet."""
-    not_built("build-dataset", 4)
+def build_dataset(
+    recipe: str = typer.Argument("bigdet", help="A shipped recipe name (bigdet)."),
+    recipe_file: Path | None = typer.Option(
+        None, "--recipe", help="A recipe YAML file (instead of a shipped name)."
+    ),
+    root: Path | None = typer.Option(
+        None, "--root", help="Folder holding the sources; without it, build the built-in sample."
+    ),
+    source: list[str] | None = typer.Option(
+        None, "--source", help="NAME=PATH: one source's folder (overrides the recipe)."
+    ),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="KEY=VALUE recipe override, e.g. dedup.phash_distance=4."
+    ),
+    holdout: list[str] | None = typer.Option(
+        None, "--holdout", help="NAME=PATH: a COCO-format eval set to keep out of training."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output folder (resumes a previous build)."),
+    engine: str | None = typer.Option(None, "--engine", help="process | ray (image passes)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+) -> None:
+    """Merge the recipe's sources into one dataset: read, map, dedup, decontaminate, split,
+    report, export (COCO JSON, Hub parquet, tables)."""
+    from rich.table import Table
+
+    from detforge.builders.pipeline import build
+    from detforge.builders.recipe import load_recipe
+
+    overrides = list(set_ or [])
+    if engine:
+        overrides.append(f"engine={engine}")
+    spec = load_recipe(recipe_file or recipe, overrides)
+    if root is None:
+        from detforge.atomic import atomic_path
+        from detforge.builders.sample import write_sample
+
+        root = out / ".sample"
+        if not root.is_dir():  # written whole, then renamed: a killed run leaves no half sample
+            err_console.print(f"no --root: building from the built-in sample in {root}")
+            with atomic_path(root) as tmp:
+                write_sample(tmp, seed=0)
+    result = build(
+        spec,
+        out,
+        root=root,
+        source_roots=_pairs(source, "--source"),
+        holdouts=_pairs(holdout, "--holdout"),
+        workers=workers,
+        progress=lambda stage: console.print(f"[bold]{stage}[/bold]"),
+    )
+    table = Table(title=f"{spec.name} → {result.out}")
+    for column in ("stage", "images", "boxes", "cache"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    cached = {stage: hit for stage, _, hit in result.stages}
+    for stage, images, boxes in result.counts.iter_rows():
+        table.add_row(stage, f"{images:,}", f"{boxes:,}", "reused" if cached[stage] else "built")
+    for stage, _, hit in result.stages:
+        if stage not in cached or stage.startswith(("export", "report")):
+            table.add_row(stage, "", "", "reused" if hit else "written")
+    console.print(table)
+    console.print(summary_line(result.reports))
+    console.print(f"report: {result.out / 'report' / 'report.md'}")
+
+
+def summary_line(reports: dict) -> str:
+    """Dropped classes, duplicate groups and contamination, in one line."""
+    import polars as pl
+
+    drops = reports.get("drops", pl.DataFrame())
+    dups = reports.get("dup_groups", pl.DataFrame())
+    removed = reports.get("contamination", pl.DataFrame())
+    lost = int(drops["boxes"].sum() or 0) if "boxes" in drops.columns else 0
+    groups = dups["dup_group"].drop_nulls().n_unique() if "dup_group" in dups.columns else 0
+    return (
+        f"boxes lost to dropped classes: {lost:,}; duplicate groups: {groups:,}; "
+        f"contaminated training images removed: {removed.height:,}"
+    )

@@ -1,0 +1,376 @@
+"""``build(recipe)``: read → map → dedup → decontaminate → split → report → exports.
+
+Each dataset stage runs through :class:`~detforge.builders.stages.StageCache`, so a
+killed build resumes from its last finished stage and a changed setting re-runs
+only what depends on it. The report is computed before the exports because the
+Hub dataset card embeds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+
+from detforge.builders import split as split_module
+from detforge.builders.recipe import Recipe, RecipeError
+from detforge.builders.stages import (
+    StageCache,
+    StageResult,
+    annotation_files,
+    code_version,
+    file_fingerprints,
+    stage_hash,
+)
+from detforge.dataset import DetDataset
+
+#: crash-test hook, ``<step>:<seconds>``: sleep before the named step (a stage, or a part of
+#: one such as ``export-hub val``) starts
+PAUSE_ENV = "DETFORGE_PAUSE_AT"
+
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What a build produced: the final dataset, stage reports, and which stages were cached."""
+
+    out: Path
+    dataset: DetDataset
+    reports: dict[str, pl.DataFrame]
+    stages: list[tuple[str, str, bool]]  # (stage, key, loaded from cache)
+    counts: pl.DataFrame  # images/boxes after each dataset stage
+    files: list[Path]
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceRoots:
+    root: Path
+    images_root: Path | None
+
+
+def resolve_roots(
+    recipe: Recipe, root: Path, source_roots: dict[str, Path] | None = None
+) -> dict[str, SourceRoots]:
+    """Absolute annotation and image roots of each recipe source (``--source`` wins)."""
+    source_roots = source_roots or {}
+    unknown = sorted(set(source_roots) - {s.name for s in recipe.sources})
+    if unknown:
+        raise RecipeError(f"--source {unknown[0]}: the recipe has no source of that name")
+    resolved = {}
+    for spec in recipe.sources:
+        base = source_roots.get(spec.name) or root / (spec.root or spec.name)
+        images = root / spec.images_root if spec.images_root else None
+        resolved[spec.name] = SourceRoots(Path(base).absolute(), images and images.absolute())
+    return resolved
+
+
+def resolve_holdouts(
+    recipe: Recipe, root: Path, extra: dict[str, Path] | None = None
+) -> dict[str, SourceRoots]:
+    """Holdout eval sets of the recipe (relative to ``root``) plus ``--holdout NAME=PATH``."""
+    holdouts = {
+        name: SourceRoots(
+            (root / spec.annotations).absolute(),
+            (root / spec.images).absolute() if spec.images else None,
+        )
+        for name, spec in recipe.decontaminate.holdouts.items()
+    }
+    for name, path in (extra or {}).items():
+        holdouts[name] = SourceRoots(Path(path).absolute(), None)
+    for name, where in holdouts.items():
+        if not where.root.is_file():
+            raise RecipeError(
+                f"holdout {name}: {where.root} not found (pass --holdout {name}=PATH, or "
+                f"--set decontaminate.holdouts.{name}=null to build without it)"
+            )
+    return holdouts
+
+
+def _pause(stage: str) -> None:
+    spec = os.environ.get(PAUSE_ENV, "")
+    name, _, seconds = spec.partition(":")
+    if name == stage:
+        time.sleep(float(seconds or 3600))
+
+
+def _clean_temporaries(out: Path) -> None:
+    """Remove what a killed run left half-written (hidden ``.name.*.tmp`` / ``.old-*``)."""
+    for folder in (out, out / ".stages"):
+        if folder.is_dir():
+            for leftover in folder.glob(".*"):
+                if leftover.name.endswith(".tmp") or ".old-" in leftover.name:
+                    shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else (
+                        leftover.unlink(missing_ok=True)
+                    )
+
+
+# -- stages -------------------------------------------------------------------
+def read_stage(recipe: Recipe, roots: dict[str, SourceRoots]) -> DetDataset:
+    """Read every split of every source with its format's reader."""
+    from detforge.builders.sources import READERS
+
+    parts = []
+    for spec in recipe.sources:
+        if spec.format not in READERS:
+            raise RecipeError(
+                f"source {spec.name}: unknown format {spec.format!r} "
+                f"(known: {', '.join(sorted(READERS))})"
+            )
+        reader = READERS[spec.format]
+        read = getattr(reader, "read", reader)
+        where = roots[spec.name]
+        for split in spec.splits:
+            parts.append(
+                read(where.root, split, version=spec.version, images_root=where.images_root)
+            )
+    merged = DetDataset.concat(parts)
+    # splits of one source repeat its class list and label space
+    return merged.replace(
+        source_categories=merged.source_categories.unique(["source", "source_label"], keep="first"),
+        label_spaces=merged.label_spaces.unique(keep="first"),
+    )
+
+
+def map_stage(dataset: DetDataset, taxonomy: str) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
+    """Source label spaces → the unified taxonomy; the drop report says what that cost."""
+    from detforge import taxonomy as taxonomy_package
+
+    mapped, drops = taxonomy_package.apply(dataset, taxonomy_package.load(taxonomy))
+    mapped = mapped.replace(meta={**mapped.meta, "taxonomy": taxonomy})
+    return mapped, {"drops": drops if isinstance(drops, pl.DataFrame) else pl.DataFrame(drops)}
+
+
+def dedup_config(recipe: Recipe):
+    """The dedup helpers' config from the recipe (``near: false`` = radius -1)."""
+    from detforge.builders.dedup import DedupConfig
+
+    spec = recipe.dedup
+    return DedupConfig(
+        exact=spec.exact,
+        phash_distance=spec.phash_distance if spec.near else -1,
+        framing_tolerance=spec.framing_tolerance,
+        box_iou=spec.box_iou,
+        priority=recipe.priority or DedupConfig().priority,
+    )
+
+
+def dedup_stage(
+    dataset: DetDataset, recipe: Recipe, engine: str, workers: int | None, cache_dir: Path
+) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
+    from detforge.builders.dedup import dedup
+
+    kept, groups = dedup(
+        dataset, dedup_config(recipe), engine=engine, workers=workers, cache_dir=cache_dir
+    )
+    return kept, {"dup_groups": groups}
+
+
+def read_holdouts(holdouts: dict[str, SourceRoots]) -> dict[str, DetDataset]:
+    """Each holdout eval set as a DetDataset (COCO reader; its name is its source)."""
+    from detforge.builders.sources import coco
+
+    return {
+        name: coco.read(where.root, "val", images_root=where.images_root, source=name)
+        for name, where in sorted(holdouts.items())
+    }
+
+
+def decontaminate_stage(
+    dataset: DetDataset,
+    recipe: Recipe,
+    holdouts: dict[str, SourceRoots],
+    engine: str,
+    workers: int | None,
+    cache_dir: Path,
+) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
+    """Drop training images that duplicate an image of the dataset's own val/test splits or
+    of a holdout eval set."""
+    from detforge.builders.decontaminate import decontaminate
+
+    clean, removed = decontaminate(
+        dataset,
+        read_holdouts(holdouts),
+        dedup_config(recipe),
+        engine=engine,
+        workers=workers,
+        cache_dir=cache_dir,
+    )
+    return clean, {"contamination": removed}
+
+
+# -- the build ----------------------------------------------------------------
+def _modules(*names: str) -> list[ModuleType]:
+    import importlib
+
+    return [importlib.import_module(name) for name in names]
+
+
+def build(
+    recipe: Recipe,
+    out: Path,
+    *,
+    root: Path,
+    source_roots: dict[str, Path] | None = None,
+    holdouts: dict[str, Path] | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Build ``recipe`` from the sources under ``root`` into ``out`` (resuming if possible)."""
+    from detforge.builders import export_coco, export_hub, report
+
+    out = Path(out).absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_temporaries(out)
+    engine = engine or recipe.engine
+    workers = workers if workers is not None else recipe.workers
+    report_progress = progress or (lambda message: None)
+
+    def say(step: str) -> None:
+        _pause(step)
+        report_progress(step)
+
+    cache = StageCache(out)
+    base = _modules("detforge.schema", "detforge.dataset", "detforge.builders.stages")
+    roots = resolve_roots(recipe, Path(root), source_roots)
+    holdout_roots = resolve_holdouts(recipe, Path(root), holdouts)
+    results: list[StageResult] = []
+
+    def run(stage: str, config: Any, code_of: list[str], inputs: list[Any], compute) -> StageResult:
+        key = stage_hash(stage, config, code_version(*base, *_modules(*code_of)), inputs)
+        say(stage)
+        result = cache.run(stage, key, compute)
+        for earlier in results:
+            earlier.release()
+        results.append(result)
+        return result
+
+    sources_cfg = [
+        {
+            **dataclasses.asdict(s),
+            "root": str(roots[s.name].root),
+            "images_root": str(roots[s.name].images_root or ""),
+        }
+        for s in recipe.sources
+    ]
+    prints = file_fingerprints([f for r in roots.values() for f in annotation_files(r.root)])
+    read = run(
+        "read",
+        sources_cfg,
+        ["detforge.builders.sources", "detforge.builders.pipeline"],
+        prints,
+        lambda: (read_stage(recipe, roots), {}),
+    )
+    mapped = run(
+        "map",
+        {"taxonomy": recipe.taxonomy, "files": _taxonomy_prints(recipe.taxonomy)},
+        ["detforge.taxonomy"],
+        [read.key],
+        lambda: map_stage(read.dataset, recipe.taxonomy),
+    )
+    dedup_cfg = {**dataclasses.asdict(recipe.dedup), "priority": list(recipe.priority)}
+    deduped = run(
+        "dedup",
+        dedup_cfg,
+        ["detforge.builders.dedup"],
+        [mapped.key],
+        lambda: dedup_stage(mapped.dataset, recipe, engine, workers, out / ".cache" / "dedup"),
+    )
+    decont_cfg = {
+        "dedup": dedup_cfg,
+        "holdouts": {
+            name: [str(w.root), str(w.images_root or "")] for name, w in holdout_roots.items()
+        },
+    }
+    clean = run(
+        "decontaminate",
+        decont_cfg,
+        ["detforge.builders.decontaminate"],
+        [deduped.key, file_fingerprints([w.root for w in holdout_roots.values()])],
+        lambda: decontaminate_stage(
+            deduped.dataset, recipe, holdout_roots, engine, workers, out / ".cache" / "dedup"
+        ),
+    )
+    final = run(
+        "split",
+        dataclasses.asdict(recipe.split),
+        ["detforge.builders.split"],
+        [clean.key],
+        lambda: (split_module.split(clean.dataset, recipe.split), {}),
+    )
+    dataset = final.dataset.replace(
+        meta={**final.dataset.meta, "recipe": recipe.name, "taxonomy": recipe.taxonomy}
+    )
+    reports: dict[str, pl.DataFrame] = {}
+    for result in results:
+        reports.update(result.reports)
+    counts = pl.DataFrame(
+        {
+            "stage": [r.stage for r in results],
+            "images": [r.rows("images") for r in results],
+            "boxes": [r.rows("objects") for r in results],
+        },
+        schema={"stage": pl.String, "images": pl.Int64, "boxes": pl.Int64},
+    )
+    files: list[Path] = []
+
+    def file_stage(stage: str, spec: Any, module: str, outputs: list[Path], write) -> None:
+        modules = _modules(module, "detforge.builders.report")  # the card embeds the report
+        key = stage_hash(stage, spec, code_version(*base, *modules), [final.key])
+        say(stage)
+        done = cache.is_done(stage, key, outputs)
+        if not done:
+            write()
+            cache.mark_done(stage, key)
+        results.append(StageResult(stage, key, None, dataset, {}, done))
+        files.extend(outputs)
+
+    report_dir = out / "report"
+    file_stage(
+        "report",
+        {"recipe": recipe.digest()},
+        "detforge.builders.report",
+        [report_dir],
+        lambda: report.write_report(dataset, reports, counts, recipe, report_dir),
+    )
+    if recipe.exports.tables:
+        file_stage(
+            "export-tables",
+            {},
+            "detforge.dataset",
+            [out / "tables"],
+            lambda: dataset.write(out / "tables"),
+        )
+    if recipe.exports.coco:
+        file_stage(
+            "export-coco",
+            {},
+            "detforge.builders.export_coco",
+            [out / "coco"],
+            lambda: export_coco.export(dataset, out / "coco"),
+        )
+    if recipe.exports.hub.enabled:
+        file_stage(
+            "export-hub",
+            {**dataclasses.asdict(recipe.exports.hub), "recipe": recipe.digest()},
+            "detforge.builders.export_hub",
+            [out / "hub"],
+            lambda: export_hub.export(dataset, out / "hub", recipe, report_dir, progress=say),
+        )
+    return BuildResult(
+        out, dataset, reports, [(r.stage, r.key, r.cached) for r in results], counts, files
+    )
+
+
+def _taxonomy_prints(name: str) -> list[Any]:
+    from detforge.taxonomy.io import resolve
+
+    return file_fingerprints(sorted(Path(resolve(name)).glob("*.csv")))

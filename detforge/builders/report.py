@@ -1,0 +1,198 @@
+"""The build report: Markdown + PNG (matplotlib, Agg), also the body of the dataset card.
+
+Sections: stage counts, images/boxes per source and split, the long-tail class
+histogram, the most costly dropped classes, duplicate groups, contamination
+removed, and quarantined records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from detforge.atomic import atomic_path
+from detforge.builders.recipe import Recipe
+from detforge.dataset import DetDataset
+
+LONG_TAIL_PNG = "long_tail.png"
+SOURCES_PNG = "per_source.png"
+TOP = 15
+
+
+def md_table(frame: pl.DataFrame, limit: int | None = None) -> str:
+    """A GitHub Markdown table of ``frame`` (first ``limit`` rows)."""
+    if limit is not None:
+        frame = frame.head(limit)
+    if frame.is_empty():
+        return "_none_\n"
+
+    def cell(value: object) -> str:
+        if isinstance(value, bool) or value is None:
+            text = "" if value is None else str(value).lower()
+        else:
+            text = f"{value:,}" if isinstance(value, int) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def per_source_split(dataset: DetDataset) -> pl.DataFrame:
+    """Images and (labelled) boxes per source and split."""
+    images = dataset.images.group_by("source", "split").agg(pl.len().cast(pl.Int64).alias("images"))
+    boxes = (
+        dataset.objects.join(dataset.images.select("image_id", "split"), on="image_id")
+        .group_by("source", "split")
+        .agg(pl.len().cast(pl.Int64).alias("boxes"))
+    )
+    return (
+        images.join(boxes, on=["source", "split"], how="full", coalesce=True)
+        .fill_null(0)
+        .sort("source", "split")
+    )
+
+
+def class_counts(dataset: DetDataset) -> pl.DataFrame:
+    """Boxes and images per unified class (every class, zeros included), most boxes first."""
+    counts = dataset.objects.group_by("label").agg(
+        pl.len().cast(pl.Int64).alias("boxes"),
+        pl.col("image_id").n_unique().cast(pl.Int64).alias("images"),
+    )
+    return (
+        dataset.categories.select(pl.col("id").alias("label"), "name")
+        .join(counts, on="label", how="left")
+        .fill_null(0)
+        .sort(["boxes", "label"], descending=[True, False])
+    )
+
+
+def _plots(dataset: DetDataset, folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meta = {"Software": None}  # no version string: the PNG depends only on the data
+    counts = class_counts(dataset)
+    fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
+    values = counts["boxes"].to_numpy()
+    ax.bar(range(len(values)), values + 0.5, width=1.0, color="#3b6ea5")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"unified classes, most boxes first ({len(values)} classes)")
+    ax.set_ylabel("boxes (log)")
+    ax.set_title("Long tail: boxes per class")
+    fig.tight_layout()
+    fig.savefig(folder / LONG_TAIL_PNG, metadata=meta)
+    plt.close(fig)
+
+    table = per_source_split(dataset)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), dpi=100)
+    labels = [f"{s}\n{p}" for s, p in zip(table["source"], table["split"], strict=True)]
+    for ax, column in zip(axes, ("images", "boxes"), strict=True):
+        ax.bar(labels, table[column].to_list(), color="#a56e3b")
+        ax.set_title(f"{column} per source and split")
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / SOURCES_PNG, metadata=meta)
+    plt.close(fig)
+
+
+def body(
+    dataset: DetDataset, reports: dict[str, pl.DataFrame], counts: pl.DataFrame, recipe: Recipe
+) -> str:
+    """The report's Markdown (image links relative to the report folder)."""
+    drops = reports.get("drops", pl.DataFrame())
+    dups = reports.get("dup_groups", pl.DataFrame())
+    removed = reports.get("contamination", pl.DataFrame())
+    out = [
+        f"Recipe `{recipe.name}`, taxonomy `{recipe.taxonomy}` "
+        f"({dataset.categories.height} classes): {dataset.images.height:,} images, "
+        f"{dataset.objects.height:,} boxes.\n",
+        "### Images and boxes after each stage\n",
+        md_table(counts),
+        "### Per source and split\n",
+        md_table(per_source_split(dataset)),
+        f"\n![images and boxes per source and split]({SOURCES_PNG})\n",
+        "### Long tail\n",
+        f"![boxes per class, log scale]({LONG_TAIL_PNG})\n",
+        md_table(class_counts(dataset), TOP),
+        f"Classes without a single box: {(class_counts(dataset)['boxes'] == 0).sum()}.\n",
+        "### Dropped source classes (most boxes lost first)\n",
+    ]
+    if "boxes" in drops.columns and drops.height:
+        cost = pl.sum_horizontal(
+            pl.col(c).fill_null(0)
+            for c in ("boxes", "images", "image_labels")
+            if c in drops.columns
+        )
+        costly = drops.filter(cost > 0).sort(
+            ["boxes", "images", "source", "source_label"],
+            descending=[True, True, False, False],
+            nulls_last=True,
+        )
+        out.append(
+            f"{drops.height:,} report rows; {costly.height:,} of them cost data: "
+            f"{int(drops['boxes'].sum() or 0):,} boxes lost.\n\n"
+        )
+        keep = [
+            c
+            for c in (
+                "source",
+                "source_name",
+                "relation",
+                "reason",
+                "boxes",
+                "images",
+                "image_labels",
+            )
+            if c in drops.columns
+        ]
+        out.append(md_table(costly.select(keep), TOP))
+    else:
+        out.append("_none_\n")
+    out.append("### Duplicates\n")
+    if "action" in dups.columns and dups.height:
+        actions = (
+            dups.group_by("action").agg(pl.len().cast(pl.Int64).alias("images")).sort("action")
+        )
+        groups = dups["dup_group"].drop_nulls().n_unique()
+        out.append(f"{groups:,} duplicate groups.\n\n")
+        out.append(md_table(actions))
+    else:
+        out.append("_none found_\n")
+    out.append("### Contamination removed\n")
+    if removed.height:
+        by = [c for c in ("matched_set", "exact") if c in removed.columns]
+        summary = (
+            removed.group_by(by).agg(pl.len().cast(pl.Int64).alias("images")).sort(by)
+            if by
+            else pl.DataFrame({"images": [removed.height]})
+        )
+        out.append(f"{removed.height:,} training images removed.\n\n")
+        out.append(md_table(summary))
+    else:
+        out.append("_none found_\n")
+    out.append("### Quarantined records\n")
+    quarantine = dataset.quarantine.group_by("source", "reason").agg(
+        pl.len().cast(pl.Int64).alias("records")
+    )
+    out.append(md_table(quarantine.sort("source", "reason"), TOP))
+    return "\n".join(out)
+
+
+def write_report(
+    dataset: DetDataset,
+    reports: dict[str, pl.DataFrame],
+    counts: pl.DataFrame,
+    recipe: Recipe,
+    folder: Path,
+) -> Path:
+    """Write ``folder/report.md`` and its PNGs as one atomic directory."""
+    with atomic_path(folder) as tmp:
+        tmp.mkdir(parents=True)
+        _plots(dataset, tmp)
+        text = f"# Build report: {recipe.name}\n\n" + body(dataset, reports, counts, recipe)
+        (tmp / "report.md").write_text(text, encoding="utf-8")
+    return Path(folder) / "report.md"

@@ -1,0 +1,50 @@
+"""The split stage: keep the sources' splits, or re-split deterministically by hash.
+
+A hash split assigns each image from a 64-bit mix (splitmix64) of its key and the
+seed, so the assignment depends on nothing but the key: adding or removing other
+images never moves an image between splits. Keyed by ``dup_group``, every copy of
+one photo lands in the same split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from detforge.builders.recipe import SplitSpec
+from detforge.dataset import DetDataset
+
+_MASK = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+
+
+def splitmix64(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of ``values`` (uint64, wrapping arithmetic) offset by ``seed``."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(seed % 2**64) * np.uint64(0x9E3779B97F4A7C15)
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return (z ^ (z >> np.uint64(31))) & _MASK
+
+
+def hash_splits(keys: pl.Series, fractions: dict[str, float], seed: int) -> pl.Series:
+    """A split name per key: key's hash position in [0, 1) against cumulative fractions."""
+    position = splitmix64(keys.cast(pl.Int64).to_numpy().view(np.uint64), seed) >> np.uint64(11)
+    unit = position.astype(np.float64) / float(2**53)
+    names = list(fractions)
+    edges = np.cumsum([fractions[n] for n in names])
+    edges[-1] = 1.0  # rounding never leaves an image without a split
+    index = np.searchsorted(edges, unit, side="right")
+    return pl.Series("split", np.array(names, dtype=object)[index], dtype=pl.String)
+
+
+def split(dataset: DetDataset, spec: SplitSpec) -> DetDataset:
+    """``dataset`` with ``images.split`` kept (mode ``source``) or re-assigned (mode ``hash``)."""
+    if spec.mode == "source":
+        return dataset
+    images = dataset.images
+    if spec.by == "dup_group":
+        keys = images.select(pl.coalesce("dup_group", "image_id")).to_series()
+    else:
+        keys = images["image_id"]
+    return dataset.replace(images=images.with_columns(hash_splits(keys, spec.fractions, spec.seed)))
