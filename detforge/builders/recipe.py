@@ -289,5 +289,5 @@ def _validate(spec: Any, where: str) -> None:
             raise RecipeError(f"{where}: split.fractions must be >= 0 and sum to 1 (sum {total})")
     elif isinstance(spec, HubSpec) and spec.shard_images < 1:
         raise RecipeError(f"{where}: exports.hub.shard_images must be >= 1")
-    elif isinstance(spec, DedupSpec) and not 0 <= spec.phash_distance <= 64:
-        raise RecipeError(f"{where}: dedup.phash_distance must be in 0..64")
+    elif isinstance(spec, DedupSpec) and not 0 <= spec.phash_distance <= 63:
+        raise RecipeError(f"{where}: dedup.phash_distance must be in 0..63 (a 64-bit hash)")
