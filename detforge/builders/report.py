@@ -78,9 +78,13 @@ def _plots(dataset: DetDataset, folder: Path) -> None:
     counts = class_counts(dataset)
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
     values = counts["boxes"].to_numpy()
-    ax.bar(range(len(values)), values + 0.5, width=1.0, color="#3b6ea5")
+    boxed = values[values > 0]  # a log axis cannot show the classes without boxes: say so
+    ax.bar(range(len(boxed)), boxed, width=1.0, color="#3b6ea5")
     ax.set_yscale("log")
-    ax.set_xlabel(f"unified classes, most boxes first ({len(values)} classes)")
+    ax.set_xlabel(
+        f"classes with boxes, most first ({len(boxed)} of {len(values)}; "
+        f"{len(values) - len(boxed)} without boxes not drawn)"
+    )
     ax.set_ylabel("boxes (log)")
     ax.set_title("Long tail: boxes per class")
     fig.tight_layout()
@@ -133,8 +137,8 @@ def body(
             nulls_last=True,
         )
         out.append(
-            f"{drops.height:,} report rows; {costly.height:,} of them cost data: "
-            f"{int(drops['boxes'].sum() or 0):,} boxes lost.\n\n"
+            f"{drops.height:,} dropped or untranslatable source classes; {costly.height:,} of "
+            f"them occur in this data: {int(drops['boxes'].sum() or 0):,} boxes lost.\n\n"
         )
         keep = [
             c
