@@ -1,0 +1,28 @@
+"""Fixtures of the probe tests: a generated shapes dataset on disk and its probe set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from detforge.probes.generate import generate
+from detforge.probes.synthetic import shapes_dataset
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory: pytest.TempPathFactory):
+    """(dataset, OUT dir with tables/, images root) of 400 generated images."""
+    root = tmp_path_factory.mktemp("shapes")
+    dataset = shapes_dataset(root / "images", images=400, seed=0)
+    dataset.write(root / "out" / "tables")
+    return dataset, root / "out", root / "images"
+
+
+@pytest.fixture(scope="session")
+def probes_dir(shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small probe set of every task, written to disk."""
+    dataset, out, _ = shapes
+    path = tmp_path_factory.mktemp("probes") / "set"
+    generate(dataset, seed=0, max_per_label=30, source_path=out).write(path)
+    return path
