@@ -11,5 +11,7 @@ echo "== 2. the shipped bigdet-v1 taxonomy: coverage of the sample's classes and
 $detforge taxonomy validate bigdet-v1 --sources "$out/sample" --subset --boxes
 echo "== 3. build the merged dataset (map, dedup, decontaminate, split, export, report)"
 $detforge build-dataset bigdet --root "$out/sample" --out "$out/bigdet"
-echo "== 4. what 'detforge upload' would publish, with its checks (nothing is sent)"
+echo "== 4. probe sets generated from the merged dataset's boxes and verified labels"
+$detforge probe generate "$out/bigdet" --out "$out/probes"
+echo "== 5. what 'detforge upload' would publish, with its checks (nothing is sent)"
 $detforge upload "$out/bigdet" --repo-id your-org/bigdet-sample --dry-run
