@@ -40,6 +40,13 @@ def evaluate(
     out_dir: Path | None = typer.Option(
         None, "--out", help="Where eval.json/eval.md/matches.parquet go [OUT/eval/<split>]."
     ),
+    category_ids: str = typer.Option(
+        "coco",
+        "--category-ids",
+        help="How a results JSON numbers category_id: coco = the build's COCO export "
+        "(unified id + 1, what a detector trained on OUT/coco writes); unified = the unified "
+        "id (the Hub layout's ClassLabel).",
+    ),
     matches: bool = typer.Option(
         True, "--matches/--no-matches", help="Write per-detection TP/FP rows (matches.parquet)."
     ),
@@ -58,7 +65,11 @@ def evaluate(
     if (taxonomy is None) != (source_ids is None):
         raise DetforgeError("--taxonomy and --source-ids go together")
     dataset = DetDataset.read(_tables_dir(out))
-    mapping = source_mapping(taxonomy, source_ids) if taxonomy and source_ids else None
+    mapping = (
+        source_mapping(taxonomy, source_ids, dataset.categories)
+        if taxonomy and source_ids
+        else None
+    )
     protocols = [p.strip() for p in protocol.split(",") if p.strip()]
     with Progress(
         SpinnerColumn(),
@@ -74,6 +85,7 @@ def evaluate(
             split=split,
             protocols=protocols,
             mapping=mapping,
+            category_ids=category_ids,
             matches=matches,
             step=lambda text: progress.update(task, description=text),
         )

@@ -35,11 +35,32 @@ __all__ = [
 ]
 
 
-def source_mapping(taxonomy: str, source: str) -> pl.DataFrame:
-    """``source_label, label`` rows of one source in a taxonomy's mapping."""
+def source_mapping(
+    taxonomy: str, source: str, categories: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """``source_label, label`` rows of one source in a taxonomy's mapping.
+
+    With the dataset's ``categories``, the taxonomy must number its classes as the
+    dataset does: mapping through another taxonomy would score every detection as
+    some other class.
+    """
     from detforge import taxonomy as taxonomies
 
-    mapping = taxonomies.load(taxonomy).mapping.filter(pl.col("source") == source)
+    loaded = taxonomies.load(taxonomy)
+    if categories is not None:
+        ours = loaded.classes.select("id", "name")
+        theirs = categories.select("id", pl.col("name").alias("dataset_name"))
+        differ = ours.join(theirs, on="id", how="full", coalesce=True).filter(
+            pl.col("name").ne_missing(pl.col("dataset_name"))
+        )
+        if differ.height:
+            row = differ.row(0, named=True)
+            raise DetforgeError(
+                f"taxonomy {taxonomy!r} does not number classes as the dataset does "
+                f"({differ.height} ids differ, e.g. id {row['id']}: {row['name']!r} in the "
+                f"taxonomy, {row['dataset_name']!r} in the dataset)"
+            )
+    mapping = loaded.mapping.filter(pl.col("source") == source)
     if mapping.height == 0:
         raise DetforgeError(f"taxonomy {taxonomy!r} maps no class of source {source!r}")
     return mapping.select("source_label", "label")
@@ -52,6 +73,7 @@ def evaluate(
     split: str = "val",
     protocols: Sequence[str] = ("coco", "lvis", "federated"),
     mapping: pl.DataFrame | None = None,
+    category_ids: str = "coco",
     matches: bool = True,
     step: Callable[[str], None] | None = None,
 ) -> EvalResult:
@@ -59,6 +81,7 @@ def evaluate(
 
     ``protocols``: any of :data:`PROTOCOLS`. ``mapping``: ``source_label -> label`` rows
     when the predictions carry a source's labels (see :func:`source_mapping`).
+    ``category_ids``: ``coco`` (the COCO export's ids, unified id + 1) or ``unified``.
     ``matches``: also compute per-detection TP/FP rows at IoU 0.5.
     ``step`` is called with a short description before each evaluation pass.
     """
@@ -72,7 +95,12 @@ def evaluate(
         have = sorted(dataset.images["split"].unique().drop_nulls().to_list())
         raise DetforgeError(f"the dataset has no images in split {split!r} (splits: {have})")
     dets = load_predictions(
-        predictions, images, dataset.categories["id"], split=split, mapping=mapping
+        predictions,
+        images,
+        dataset.categories["id"],
+        split=split,
+        mapping=mapping,
+        category_ids=category_ids,
     )
     data = prepare(dataset, split, dets)
     counts = {"images": images.height, "boxes": data.gt.height, "detections": dets.height}

@@ -26,8 +26,11 @@ from detforge.errors import InputError
 
 #: columns of a loaded prediction frame (boxes in absolute pixels, COCO xywh)
 COLUMNS = ("pred_index", "image_id", "label", "score", "x", "y", "w", "h")
-#: a ``category_id`` is the COCO export's id: the unified id + 1
+#: a ``category_id`` is, by default, the COCO export's id: the unified id + 1
 CATEGORY_ID_OFFSET = 1
+#: how a results file numbers ``category_id``: as the build's COCO export (unified id + 1),
+#: or as the unified id itself (the Hub layout's ClassLabel, the tables' ``label``)
+CATEGORY_ID_SCHEMES = ("coco", "unified")
 
 _JSON_SCHEMA = {
     "image_id": pl.Int64,
@@ -120,16 +123,20 @@ def load_predictions(
     *,
     split: str,
     mapping: pl.DataFrame | None = None,
+    category_ids: str = "coco",
 ) -> pl.DataFrame:
     """Read and validate predictions for the images of one split.
 
     ``images``: the split's ``images`` rows; ``labels``: the valid unified class ids.
     ``mapping``: optional ``source_label -> label`` rows (one source of a taxonomy's
-    mapping) when the predictions carry that source's labels.
+    mapping) when the predictions carry that source's labels. ``category_ids``: see
+    :data:`CATEGORY_ID_SCHEMES` (a parquet ``label`` column is always the unified id).
     Returns a frame with :data:`COLUMNS` (``pred_index`` = position in the file, boxes
     absolute pixel xywh). Raises :class:`InputError` listing every problem with counts.
     """
     path = Path(path)
+    if category_ids not in CATEGORY_ID_SCHEMES:
+        raise InputError(path, None, "category_id", f"unknown numbering {category_ids!r}")
     if not path.is_file():
         raise InputError(path, None, None, "no such file")
     frame = _read_parquet(path, images) if path.suffix == ".parquet" else _read_json(path)
@@ -175,7 +182,8 @@ def load_predictions(
         )
         frame = frame.with_columns(pl.col("_unified").alias("label"))
     else:
-        offset = CATEGORY_ID_OFFSET if field == "category_id" else 0
+        coco_numbered = field == "category_id" and category_ids == "coco"
+        offset = CATEGORY_ID_OFFSET if coco_numbered else 0
         frame = frame.with_columns(
             (pl.col("_class").cast(pl.Int64, strict=False) - offset).alias("label")
         )

@@ -167,3 +167,28 @@ def test_ground_truth_boxes_as_predictions_score_one(case, tmp_path):
     result = evaluate(dataset, write_json(tmp_path / "gt.json", perfect))
     for protocol in ("coco", "lvis", "federated"):
         assert result.metrics(protocol)["AP"] == pytest.approx(1.0)
+
+
+def test_unified_category_ids_read_without_the_coco_offset(case, tmp_path):
+    dataset, preds = case
+    unified = [dict(p, category_id=p["category_id"] - 1) for p in preds]
+    path = write_json(tmp_path / "unified.json", unified)
+    as_unified = evaluate(dataset, path, protocols=["coco"], category_ids="unified")
+    as_coco = evaluate(dataset, write_json(tmp_path / "coco.json", preds), protocols=["coco"])
+    assert as_unified.metrics("coco") == as_coco.metrics("coco")
+    # COCO-numbered ids read as unified ones run past the last class: refused, not shifted
+    message = error(dataset, tmp_path, preds, name="s.json", category_ids="unified")
+    assert "have a category_id that is not a class of the dataset (e.g. category_id 6)" in message
+    message = error(dataset, tmp_path, preds, category_ids="yolo")
+    assert "unknown numbering 'yolo'" in message
+
+
+def test_a_taxonomy_that_numbers_classes_otherwise_is_refused(case):
+    from detforge.errors import DetforgeError
+    from detforge.evaluators import source_mapping
+
+    dataset, _ = case
+    with pytest.raises(DetforgeError, match="does not number classes as the dataset does"):
+        source_mapping("coco80", "lvis", dataset.categories)
+    bigdet = source_mapping("coco80", "lvis")
+    assert bigdet.height > 0
