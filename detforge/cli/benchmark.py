@@ -17,6 +17,17 @@ benchmark_app = typer.Typer(
 app.add_typer(benchmark_app, name="benchmark")
 
 
+def _numbers(text: str, kind: type, option: str, example: str, count: int | None = None):
+    """A comma-separated list of numbers, or a usage error naming the option."""
+    try:
+        values = tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        raise typer.BadParameter(f"{text!r}: expected numbers like {example}", param_hint=option)
+    return values
+
+
 def _print_summary(run: Path) -> None:
     from detforge.evaluators.pretrain import summarize
 
@@ -77,14 +88,13 @@ def pretrain(
     """
     from detforge.evaluators.pretrain import BenchmarkPlan, run_benchmark
 
-    width, height = (int(v) for v in image_scale.split(","))
     plan = BenchmarkPlan(
         build_dir=dataset.resolve(),
         downstream_train=downstream_train.resolve(),
         downstream_val=downstream_val.resolve(),
         downstream_images=downstream_images.resolve(),
         detector=detector,
-        fractions=tuple(float(f) for f in fractions.split(",")),
+        fractions=_numbers(fractions, float, "--fractions", "1,2,5,10,100"),
         seed=seed,
         pretrain_iters=pretrain_iters,
         finetune_iters=finetune_iters,
@@ -92,7 +102,7 @@ def pretrain(
         lr=lr,
         backbone_depth=backbone_depth,
         backbone_weights=backbone_weights,
-        image_scale=(width, height),
+        image_scale=_numbers(image_scale, int, "--image-scale", "1333,800", count=2),
         class_aware=class_aware,
         device=device,
         gpus=gpus,

@@ -6,8 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from PIL import Image
+
+from detforge import schema
+from detforge.dataset import DetDataset
 
 COLOURS = {"red_box": (220, 30, 30), "blue_box": (30, 30, 220)}
 
@@ -45,6 +49,31 @@ def write_coco(root: Path, split: str, count: int, seed: int, classes: list[str]
     return path
 
 
+def tables_from_coco(coco: dict) -> DetDataset:
+    """The build's tables as the export was made from them (unified id = COCO id - 1)."""
+    images = pl.DataFrame(coco["images"]).select(
+        pl.col("id").alias("image_id"), pl.lit("sample").alias("source"),
+        pl.col("id").cast(pl.String).alias("source_image_id"), "file_name", "width", "height",
+        pl.lit("train").alias("split"),
+    )  # fmt: skip
+    boxes = pl.DataFrame(coco["annotations"])
+    x, y, w, h = (pl.col("bbox").list.get(i) for i in range(4))
+    objects = boxes.join(images.select("image_id", "width", "height"), on="image_id").select(
+        "image_id", pl.col("id").alias("object_id"), pl.lit("sample").alias("source"),
+        pl.col("category_id").cast(pl.String).alias("source_label"),
+        (pl.col("category_id") - 1).alias("label"),
+        schema.bbox_from_columns(x / pl.col("width"), y / pl.col("height"),
+                                 (x + w) / pl.col("width"), (y + h) / pl.col("height")),
+    )  # fmt: skip
+    categories = pl.DataFrame(
+        {
+            "id": [c["id"] - 1 for c in coco["categories"]],
+            "name": [c["name"] for c in coco["categories"]],
+        }
+    )
+    return DetDataset(images=images, objects=objects, categories=categories)
+
+
 @pytest.fixture(scope="session")
 def tiny_benchmark_data(tmp_path_factory):
     """A build directory in the COCO-export layout and a downstream COCO set."""
@@ -55,6 +84,7 @@ def tiny_benchmark_data(tmp_path_factory):
     train = write_coco(source_root, "train", 8, 0, ["red_box", "blue_box"])
     (coco / "train.json").write_text(train.read_text().replace('"train/', '"sample/train/'))
     (coco / "roots.json").write_text(json.dumps({"sample": str(source_root)}))
+    tables_from_coco(json.loads(train.read_text())).write(root / "build" / "tables")
     downstream = root / "downstream"
     return {
         "build_dir": root / "build",

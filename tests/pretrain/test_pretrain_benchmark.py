@@ -92,16 +92,34 @@ def test_fraction_subsets_are_deterministic_and_sized(tiny_benchmark_data):
 
 
 def test_class_aware_weights_balance_classes():
+    from tests.pretrain.conftest import tables_from_coco
+
+    box = {"bbox": [1, 1, 4, 4]}
     coco = {
+        "images": [
+            {"id": i, "file_name": f"{i}.jpg", "width": 8, "height": 8} for i in (1, 2, 3, 4)
+        ],
         "annotations": [
-            {"image_id": 1, "category_id": 1},
-            {"image_id": 2, "category_id": 1},
-            {"image_id": 3, "category_id": 1},
-            {"image_id": 4, "category_id": 2},
-            {"image_id": 4, "category_id": 2},
-        ]
+            {"id": 1, "image_id": 1, "category_id": 1, **box},
+            {"id": 2, "image_id": 2, "category_id": 1, **box},
+            {"id": 3, "image_id": 3, "category_id": 1, **box},
+            {"id": 4, "image_id": 4, "category_id": 2, **box},
+            {"id": 5, "image_id": 4, "category_id": 2, **box},
+        ],
+        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
     }
-    weights = data.class_aware_weights(coco)
+    weights = data.class_aware_weights(tables_from_coco(coco))
     assert weights == pytest.approx({1: 1 / 3, 2: 1 / 3, 3: 1 / 3, 4: 1.0})
     # each class is drawn with equal total probability
     assert sum(weights[i] for i in (1, 2, 3)) == pytest.approx(weights[4])
+    assert data.class_aware_weights(tables_from_coco(coco), split="val") == {}
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--image-scale", "1333x800"), ("--fractions", "1,two")]
+)
+def test_malformed_numbers_are_a_usage_error(tiny_benchmark_data, tmp_path, option, value):
+    result = CliRunner().invoke(app, [*_args(tiny_benchmark_data, tmp_path / "r"), option, value])
+    assert result.exit_code == 2
+    assert "expected numbers like" in result.output
+    assert not (tmp_path / "r").exists()

@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from detforge.atomic import write_text
+from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
 from detforge.evaluators.pretrain import data
 from detforge.evaluators.pretrain.configs import DataSpec, TrainSpec, write_config
@@ -95,17 +96,20 @@ def plan_steps(plan: BenchmarkPlan, run_dir: Path) -> list[Step]:
     """Prepare the data files and list the steps: pre-train, then per fraction both fine-tunes."""
     data_dir = run_dir / "data"
     build_coco = plan.build_dir / "coco"
-    build_train = data.load_coco(build_coco / "train.json")
+    if not (build_coco / "train.json").is_file():
+        raise DetforgeError(f"{build_coco / 'train.json'}: missing; is {plan.build_dir} a build?")
+    # the build's tables give class names and sampling weights without loading the JSON
+    build = DetDataset.read(plan.build_dir / "tables")
     weights = None
     if plan.class_aware:
         weights = data_dir / "class_aware_weights.json"
         if not weights.is_file():
-            data.write_json(weights, data.class_aware_weights(build_train))
+            data.write_json(weights, data.class_aware_weights(build))
     pretrain_data = DataSpec(
         train_ann=build_coco / "train.json",
         val_ann=None,
         images=data.link_build_images(build_coco, data_dir / "build_images"),
-        classes=data.class_names(build_train),
+        classes=tuple(build.categories.sort("id")["name"].to_list()),
     )
     common = dict(
         detector=plan.detector,

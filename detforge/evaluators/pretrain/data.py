@@ -10,6 +10,7 @@ import orjson
 import polars as pl
 
 from detforge.atomic import write_bytes
+from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError, InputError
 
 
@@ -65,26 +66,26 @@ def fraction_subset(coco: dict, percent: float, seed: int) -> dict:
     }
 
 
-def class_aware_weights(coco: dict) -> dict[int, float]:
-    """Per-image weight: the sum over the image's classes of 1 / (images with that class).
+def class_aware_weights(dataset: DetDataset, split: str = "train") -> dict[int, float]:
+    """Per-image weight of ``split``: the sum over the image's classes of
+    1 / (images with that class).
 
     Sampling images in proportion to it draws every class about equally often,
-    the effect of BigDetection's class-aware sampling.
+    the effect of BigDetection's class-aware sampling. Computed from the build's
+    tables (columns, not the COCO JSON), so it scales to Objects365's 25M boxes.
     """
-    pairs = pl.DataFrame(
-        {
-            "image_id": [a["image_id"] for a in coco["annotations"]],
-            "category_id": [a["category_id"] for a in coco["annotations"]],
-        },
-        schema={"image_id": pl.Int64, "category_id": pl.Int64},
-    ).unique()
+    images = dataset.images.filter(pl.col("split") == split).select("image_id")
     weights = (
-        pairs.with_columns(
-            (1.0 / pl.len().over("category_id")).alias("w"),
-        )
+        dataset.objects.lazy()
+        .filter(pl.col("label").is_not_null())
+        .join(images.lazy(), on="image_id", how="semi")
+        .select("image_id", "label")
+        .unique()
+        .with_columns((1.0 / pl.len().over("label")).alias("w"))
         .group_by("image_id")
         .agg(pl.col("w").sum())
         .sort("image_id")
+        .collect()
     )
     return dict(zip(weights["image_id"].to_list(), weights["w"].to_list(), strict=True))
 
