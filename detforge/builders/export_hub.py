@@ -5,14 +5,17 @@
     README.md                          dataset card (YAML: configs, license, features, ...)
     data/<split>-XXXXX-of-YYYYY.parquet
     taxonomy/classes.csv, mapping.csv  the unified label space and every source class's fate
-    report/report.md, *.png            the build report
+    taxonomy/label_spaces.csv          the classes each source annotates on every image
+    report/report.md, *.png, *.parquet the build report
 
 One row per image. ``objects`` is a struct of lists (the layout the ``transformers``
 object-detection recipes read as ``example["objects"]["bbox"]``): ``bbox`` is COCO
 **absolute** ``[x, y, w, h]`` in pixels, ``category`` a ``ClassLabel`` over the
 taxonomy's class names (id = unified id), plus ``object_id``, ``area``,
-``is_crowd``, ``is_group_of``, ``source_label``. ``image`` holds the file's bytes
-(``embed_images: true``) or its absolute path.
+``is_crowd``, ``is_group_of``, ``source_label``. Per image, ``neg_category_ids`` and
+``not_exhaustive_category_ids`` are the COCO export's federated lists in unified ids.
+``image`` holds the file's bytes (``embed_images: true``) or its absolute path (a
+layout for local use only: the upload checks refuse it).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from detforge.atomic import atomic_path
 from detforge.builders import export_coco, report
 from detforge.builders.recipe import Recipe
 from detforge.dataset import DetDataset
+from detforge.extras import require
 
 #: images per parquet row group (bounds memory while embedding image bytes)
 ROW_GROUP = 256
@@ -46,6 +50,8 @@ SOURCE_LICENSES = {
     "lvis": ("annotations CC BY 4.0; images: COCO (Flickr terms)", "Gupta et al., CVPR 2019"),
     "coco": ("annotations CC BY 4.0; images: Flickr terms of use", "Lin et al., ECCV 2014"),
 }
+LICENSES_HEADING = "## Licenses"
+FEDERATED = ("neg_category_ids", "not_exhaustive_category_ids")
 
 CITATIONS = """\
 @inproceedings{cai2022bigdetection,
@@ -87,28 +93,40 @@ CITATIONS = """\
 
 def features(class_names: list[str]):
     """The ``datasets.Features`` of one row (one image)."""
-    from datasets import ClassLabel, Features, Image, List, Value
-
-    return Features(
+    ds = require("datasets", "hub")
+    ids = ds.List(ds.Value("int64"))
+    return ds.Features(
         {
-            "image": Image(),
-            "image_id": Value("int64"),
-            "source": Value("string"),
-            "source_image_id": Value("string"),
-            "file_name": Value("string"),
-            "width": Value("int32"),
-            "height": Value("int32"),
-            "dup_group": Value("int64"),
+            "image": ds.Image(),
+            "image_id": ds.Value("int64"),
+            "source": ds.Value("string"),
+            "source_image_id": ds.Value("string"),
+            "file_name": ds.Value("string"),
+            "width": ds.Value("int32"),
+            "height": ds.Value("int32"),
+            "dup_group": ds.Value("int64"),
+            "neg_category_ids": ids,  # unified ids verified absent from the image
+            "not_exhaustive_category_ids": ids,  # present, but not every instance boxed
             "objects": {
-                "object_id": List(Value("int64")),
-                "bbox": List(List(Value("float32"), length=4)),
-                "category": List(ClassLabel(names=class_names)),
-                "area": List(Value("float32")),
-                "is_crowd": List(Value("bool")),
-                "is_group_of": List(Value("bool")),
-                "source_label": List(Value("string")),
+                "object_id": ids,
+                "bbox": ds.List(ds.List(ds.Value("float32"), length=4)),
+                "category": ds.List(ds.ClassLabel(names=class_names)),
+                "area": ds.List(ds.Value("float32")),
+                "is_crowd": ds.List(ds.Value("bool")),
+                "is_group_of": ds.List(ds.Value("bool")),
+                "source_label": ds.List(ds.Value("string")),
             },
         }
+    )
+
+
+def federated(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
+    """Per image of ``images``: the COCO export's ``neg_category_ids`` and
+    ``not_exhaustive_category_ids``, as unified ids (COCO ids are unified id + 1)."""
+    records = export_coco.image_records(images, export_coco._federated(dataset, images))
+    return records.select(
+        pl.col("id").alias("image_id"),
+        *(pl.col(field).list.eval(pl.element() - 1) for field in FEDERATED),
     )
 
 
@@ -142,6 +160,7 @@ def rows(dataset: DetDataset, split: str) -> pl.DataFrame:
         images.select(
             "image_id", "source", "source_image_id", "file_name", "width", "height", "dup_group"
         )
+        .join(federated(dataset, images), on="image_id", how="left", maintain_order="left")
         .join(grouped, on="image_id", how="left", maintain_order="left")
         .with_columns(pl.col(f).fill_null([]) for f in fields)
         .with_columns(pl.struct(fields).alias("objects"))
@@ -188,7 +207,8 @@ def write_shards(
             feats.arrow_schema,
             compression="zstd",
             compression_level=3,
-            write_statistics=False,
+            # only the null count of image bytes: the upload checks read it from the footer
+            write_statistics=["image.bytes"],
         ) as writer:
             for start in range(0, shard.height, ROW_GROUP):
                 part = shard.slice(start, ROW_GROUP)
@@ -213,6 +233,45 @@ def size_category(n: int) -> str:
         if n < limit:
             return name
     return "10M<n<100M"
+
+
+def licenses_section(sources: list[str]) -> str:
+    """The card's licenses section: a table with one row per source (the upload checks read
+    the row of every source in the data)."""
+    rows = pl.DataFrame(
+        {
+            "source": sources,
+            "license": [SOURCE_LICENSES.get(s, ("see the source", ""))[0] for s in sources],
+            "reference": [SOURCE_LICENSES.get(s, ("", "see the source"))[1] for s in sources],
+        },
+        schema={"source": pl.String, "license": pl.String, "reference": pl.String},
+    )
+    return (
+        f"{LICENSES_HEADING}\n\n{report.md_table(rows)}\n"
+        "Use of the images is subject to each source's terms.\n"
+    )
+
+
+def matching_words(recipe: Recipe) -> tuple[str, str]:
+    """How images were matched (dedup and decontamination), and that method's limitation."""
+    near = f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits"
+    if recipe.dedup.exact and recipe.dedup.near:
+        how = f"exact content hash and {near}"
+    elif recipe.dedup.near:
+        how = f"{near} (no exact-hash matching)"
+    elif recipe.dedup.exact:
+        how = "exact content hash only; near-duplicate matching was off"
+    else:
+        how = "no image matching: exact and near-duplicate matching were off"
+    if recipe.dedup.near:
+        limit = "Near-duplicate detection uses perceptual hashes: heavy crops or edits escape it."
+    else:
+        limit = (
+            "Near-duplicate matching was off (`dedup.near: false`): resized or re-encoded copies "
+            "of one photo stay separate images, and such copies of evaluation images were not "
+            "removed from training."
+        )
+    return how, limit
 
 
 def card(dataset: DetDataset, recipe: Recipe, report_md: str, nbytes: dict[str, int]) -> str:
@@ -246,17 +305,12 @@ def card(dataset: DetDataset, recipe: Recipe, report_md: str, nbytes: dict[str, 
             ],
         },
     }
-    license_rows = pl.DataFrame(
-        {
-            "source": sources,
-            "license": [SOURCE_LICENSES.get(s, ("see the source", ""))[0] for s in sources],
-            "reference": [SOURCE_LICENSES.get(s, ("", "see the source"))[1] for s in sources],
-        }
-    )
     for png in (report.LONG_TAIL_PNG, report.SOURCES_PNG):
         report_md = report_md.replace(f"]({png})", f"](report/{png})")
     report_md = report_md.replace("# Build report", "## Build report", 1)
     names = ", ".join(s for s in sources)
+    matched, matching_limit = matching_words(recipe)
+    evals = ", ".join(["the val/test splits", *recipe.decontaminate.holdouts])
     body = f"""
 # {recipe.name}
 
@@ -267,13 +321,11 @@ from {names} into the `{recipe.taxonomy}` taxonomy ({dataset.categories.height} 
 ## How it was built
 
 `detforge build-dataset {recipe.name}`: each source is read in its own format, mapped onto
-the taxonomy (dropped classes are counted below), deduplicated (exact content hash and 64-bit
-perceptual hash within {recipe.dedup.phash_distance} bits; a kept copy by source priority
+the taxonomy (dropped classes are counted below), split ({recipe.split.mode} splits),
+deduplicated within each split ({matched}; a kept copy by source priority
 {", ".join(recipe.priority)}; boxes of same-framed copies carried over, same-label boxes of
-different sources above IoU {recipe.dedup.box_iou} merged), decontaminated against evaluation
-images (the merged val/test splits{"".join(", " + h for h in recipe.decontaminate.holdouts)}),
-and split
-({recipe.split.mode} splits).
+different sources above IoU {recipe.dedup.box_iou} merged), and decontaminated: training images
+matching an evaluation image ({evals}) were removed.
 
 ## Loading
 
@@ -283,26 +335,28 @@ ds = load_dataset("<org>/{recipe.name}")          # or a local folder holding th
 ds["train"].features["objects"]["category"].feature.names   # the class names
 ```
 
-`objects.bbox` is COCO `[x, y, w, h]` in absolute pixels; `objects.category` the unified class id.
+One row per image. `objects.bbox` is COCO `[x, y, w, h]` in absolute pixels;
+`objects.category` the unified class id. `neg_category_ids` lists the unified ids of classes
+verified absent from the image, `not_exhaustive_category_ids` those present but not boxed on
+every instance (LVIS style; same ids as `objects.category`). `taxonomy/label_spaces.csv` lists
+the classes each source annotates exhaustively on every one of its images.
 
-- COCO JSON for mmdet / detectron2: `coco/<split>.json` of the build folder (category id =
-  class id + 1; `file_name` = `<source>/<file>` under `coco/images/`).
-- FiftyOne: `fiftyone.Dataset.from_dir(data_path="coco/images", labels_path="coco/train.json",
-  dataset_type=fiftyone.types.COCODetectionDataset)`.
+This repository holds the parquet shards only. COCO JSON for mmdet / detectron2 / FiftyOne
+(`coco/<split>.json`, category id = class id + 1, with the same federated lists) and the
+`tables/` parquet are written by `detforge build-dataset` beside this layout; they are not
+uploaded.
 
-## Licenses
-
-{report.md_table(license_rows)}
-Use of the images is subject to each source's terms.
-
+{licenses_section(sources)}
 {report_md}
 
 ## Known limitations
 
-- Classes a source does not annotate are missing there, not absent: use the per-image
-  `neg_category_ids` / `not_exhaustive_category_ids` of the COCO export (or the `tables/`
-  parquet's `label_spaces` and `image_labels`) for federated training and evaluation.
-- Near-duplicate detection uses perceptual hashes: heavy crops or edits escape it.
+- Classes a source does not annotate are missing there, not absent (a federated dataset):
+  class c is annotated on an image iff it is in the image's source row of
+  `taxonomy/label_spaces.csv`, in its `neg_category_ids` or `not_exhaustive_category_ids`, or
+  has a box there. Train and evaluate only on annotated classes, and do not count unmatched
+  detections of a `not_exhaustive_category_ids` class as false positives.
+- {matching_limit}
 - Box merging across sources keeps the priority source's box; the others are provenance only.
 
 ## Citation
@@ -311,6 +365,17 @@ Use of the images is subject to each source's terms.
 {CITATIONS}```
 """
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
+
+
+def label_spaces(dataset: DetDataset) -> pl.DataFrame:
+    """``source, label, name``: the unified classes each source annotates on every image."""
+    return (
+        dataset.label_spaces.filter(pl.col("label").is_not_null())
+        .select("source", "label")
+        .unique()
+        .join(dataset.categories.select(label="id", name="name"), on="label", how="left")
+        .sort("source", "label")
+    )
 
 
 def export(
@@ -354,6 +419,7 @@ def export(
         for name in ("classes.csv", "mapping.csv"):
             if (taxonomy_dir / name).is_file():
                 shutil.copyfile(taxonomy_dir / name, tmp / "taxonomy" / name)
+        label_spaces(dataset).write_csv(tmp / "taxonomy" / "label_spaces.csv")
         shutil.copytree(report_dir, tmp / "report")
         report_md = (report_dir / "report.md").read_text(encoding="utf-8")
         (tmp / "README.md").write_text(card(dataset, recipe, report_md, nbytes), encoding="utf-8")

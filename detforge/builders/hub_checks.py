@@ -2,23 +2,29 @@
 
 The layout is what the build's hub export writes: ``data/{split}-XXXXX-of-YYYYY.parquet``
 shards, a ``README.md`` card with YAML front matter, ``taxonomy/`` and the report.
+The card states each source's license in its ``## Licenses`` table, one row per source
+(first cell the source name, second its license), which the licenses check reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import glob
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import yaml
 
-#: what the card must say about each source it contains: (display name, license words)
-SOURCE_LICENSES: dict[str, tuple[str, str]] = {
-    "objects365": ("Objects365", "Objects365"),
-    "openimages": ("Open Images", "CC BY 4.0"),
-    "lvis": ("LVIS", "CC BY 4.0"),
-    "coco": ("COCO", "CC BY 4.0"),
+from detforge.extras import require
+
+LICENSES_HEADING = "## Licenses"
+#: words the license row of each known source must contain
+SOURCE_LICENSES: dict[str, str] = {
+    "objects365": "Objects365",
+    "openimages": "CC BY 4.0",
+    "lvis": "CC BY 4.0",
+    "coco": "CC BY 4.0",
 }
 #: a word each source's citation carries (BibTeX titles), plus BigDetection's own
 CITATION_WORDS: dict[str, str] = {
@@ -88,6 +94,79 @@ def _sources_in(files: dict[str, list[Path]]) -> set[str]:
     return sources
 
 
+def license_rows(body: str) -> dict[str, str]:
+    """``{source: license}`` from the rows of the card's ``## Licenses`` table."""
+    section = body.partition(f"\n{LICENSES_HEADING}\n")[2]
+    section = re.split(r"^#{1,2} ", section, maxsplit=1, flags=re.MULTILINE)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if len(cells) >= 2 and not set(cells[0]) <= set("-: ") and cells[0] != "source":
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def _bibtex(body: str) -> str:
+    """The text of the card's ```bibtex blocks."""
+    return "\n".join(re.findall(r"```bibtex\n(.*?)```", body, flags=re.DOTALL))
+
+
+def _null_bytes(shard: pq.ParquetFile, group: int, leaf: int) -> int:
+    """Rows of one row group without image bytes: the footer's null count when the writer
+    stored it (the build's export does), else read from the ``image.bytes`` column."""
+    stats = shard.metadata.row_group(group).column(leaf).statistics
+    if stats is not None and stats.has_null_count:
+        return stats.null_count
+    column = shard.read_row_group(group, columns=["image.bytes"]).column(0).combine_chunks()
+    return column.field("bytes").null_count
+
+
+def _first_path_without_bytes(shard: pq.ParquetFile, group: int) -> str | None:
+    image = shard.read_row_group(group, columns=["image"]).column(0).combine_chunks()
+    without = image.field("path").filter(image.field("bytes").is_null())
+    return without[0].as_py() if len(without) else None
+
+
+def _image_bytes_check(files: dict[str, list[Path]]) -> Check:
+    """Every row of every shard embeds its image's bytes (a path-only image names a file on
+    the builder's disk: useless on a hub)."""
+    problems, missing_bytes = [], False
+    for split, paths in files.items():
+        missing = total = 0
+        example = None
+        for path in paths:
+            shard = pq.ParquetFile(path)
+            leaf = next(
+                (
+                    i
+                    for i in range(shard.metadata.num_columns)
+                    if shard.schema.column(i).path == "image.bytes"
+                ),
+                None,
+            )
+            if leaf is None:
+                problems.append(f"{path.name}: no 'image' column with image bytes")
+                continue
+            for group in range(shard.metadata.num_row_groups):
+                nulls = _null_bytes(shard, group, leaf)
+                total += shard.metadata.row_group(group).num_rows
+                missing += nulls
+                if nulls and example is None:
+                    example = _first_path_without_bytes(shard, group)
+        if missing:
+            missing_bytes = True
+            problems.append(f"{split}: {missing} of {total} images have no bytes (e.g. {example})")
+    if not problems:
+        return Check("images embedded", True, "every image's bytes are in the shards")
+    detail = "; ".join(problems)
+    if missing_bytes:
+        detail += (
+            ": shards that reference local image paths are useless on a hub "
+            "(rebuild with --set exports.hub.embed_images=true)"
+        )
+    return Check("images embedded", False, detail)
+
+
 def check_layout(hub_dir: Path, *, load: bool = True) -> list[Check]:
     """Run every check of a hub layout; never raises for a bad layout (see ``Check.ok``)."""
     checks: list[Check] = []
@@ -108,32 +187,36 @@ def check_layout(hub_dir: Path, *, load: bool = True) -> list[Check]:
             f"splits {', '.join(files)}" + (f"; no file matches split(s) {empty}" if empty else ""),
         )
     )
-    card_text = yaml.safe_dump(meta) + body
     sources = _sources_in(files)
+    stated = license_rows(body)
     missing_licenses = [
         source
         for source in sorted(sources)
-        if source in SOURCE_LICENSES
-        and not all(word in card_text for word in SOURCE_LICENSES[source])
+        if not stated.get(source) or SOURCE_LICENSES.get(source, "") not in stated[source]
     ]
     checks.append(
         Check(
             "licenses",
             bool(meta.get("license")) and not missing_licenses,
             f"license: {meta.get('license')!r}"
-            + (f"; no license stated for {missing_licenses}" if missing_licenses else "")
+            + (
+                f"; no license row in the card's '{LICENSES_HEADING}' table for {missing_licenses}"
+                if missing_licenses
+                else ""
+            )
             + f"; sources {sorted(sources)}",
         )
     )
+    bibtex = _bibtex(body)
     missing_citations = [
         key
         for key in ["bigdetection", *sorted(sources)]
-        if key in CITATION_WORDS and f"{CITATION_WORDS[key]}" not in body
+        if key in CITATION_WORDS and CITATION_WORDS[key] not in bibtex
     ]
     checks.append(
         Check(
             "citations",
-            "@" in body and not missing_citations,
+            "@" in bibtex and not missing_citations,
             "BibTeX for BigDetection and every source"
             if not missing_citations
             else f"no citation for {missing_citations}",
@@ -159,6 +242,8 @@ def check_layout(hub_dir: Path, *, load: bool = True) -> list[Check]:
             "classes.csv, mapping.csv" if not absent else f"missing {absent}",
         )
     )
+    if not empty:
+        checks.append(_image_bytes_check(files))
     if load and not empty:
         checks.append(_check_loads(hub_dir, meta, files))
     return checks
@@ -175,8 +260,7 @@ def _check_loads(hub_dir: Path, meta: dict, files: dict[str, list[Path]]) -> Che
     Streaming reads only what it needs, so the check costs little even on a full build;
     row counts come from the parquet footers.
     """
-    import datasets
-
+    datasets = require("datasets", "hub")
     expected_rows = _expected_rows(meta)
     try:
         loaded = datasets.load_dataset(str(hub_dir), streaming=True)
@@ -190,7 +274,11 @@ def _check_loads(hub_dir: Path, meta: dict, files: dict[str, list[Path]]) -> Che
         features = loaded[split].features
         if features is None or "objects" not in features:
             problems.append(f"{split}: no 'objects' feature")
-        first = next(iter(loaded[split]), None)
+        try:
+            first = next(iter(loaded[split]), None)
+        except Exception as error:  # e.g. an image path that is not there
+            problems.append(f"{split}: the first row does not load: {error}".splitlines()[0])
+            continue
         rows = sum(pq.read_metadata(path).num_rows for path in paths)
         counts[split] = rows
         if first is None and rows:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from detforge.errors import DetforgeError
+from detforge.extras import require
 
 
 class HubError(DetforgeError):
@@ -71,9 +72,7 @@ def resolve_token(token: str | None) -> str | None:
         return token
     if os.environ.get("HF_TOKEN"):
         return os.environ["HF_TOKEN"]
-    from huggingface_hub import get_token
-
-    return get_token()
+    return require("huggingface_hub", "hub").get_token()
 
 
 def _is_hub_failure(error: Exception) -> bool:
@@ -144,6 +143,7 @@ def upload(
 
     ``on_batch(index, total, files)`` is called before each batch is sent.
     """
+    require("huggingface_hub", "hub")  # a missing [hub] extra is one line, not a traceback
     from huggingface_hub import CommitOperationAdd, HfApi, constants
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 

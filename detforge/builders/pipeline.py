@@ -1,4 +1,4 @@
-"""``build(recipe)``: read → map → dedup → decontaminate → split → report → exports.
+"""``build(recipe)``: read → map → split → dedup → decontaminate → report → exports.
 
 Each dataset stage runs through :class:`~detforge.builders.stages.StageCache`, so a
 killed build resumes from its last finished stage and a changed setting re-runs
@@ -30,6 +30,7 @@ from detforge.builders.stages import (
     stage_hash,
 )
 from detforge.dataset import DetDataset
+from detforge.extras import require
 
 #: crash-test hook, ``<step>:<seconds>``: sleep before the named step (a stage, or a part of
 #: one such as ``export-hub val``) starts
@@ -125,11 +126,10 @@ def read_stage(recipe: Recipe, roots: dict[str, SourceRoots]) -> DetDataset:
                 f"(known: {', '.join(sorted(READERS))})"
             )
         reader = READERS[spec.format]
-        read = getattr(reader, "read", reader)
         where = roots[spec.name]
         for split in spec.splits:
             parts.append(
-                read(where.root, split, version=spec.version, images_root=where.images_root)
+                reader.read(where.root, split, version=spec.version, images_root=where.images_root)
             )
     merged = DetDataset.concat(parts)
     # splits of one source repeat its class list and label space
@@ -145,7 +145,7 @@ def map_stage(dataset: DetDataset, taxonomy: str) -> tuple[DetDataset, dict[str,
 
     mapped, drops = taxonomy_package.apply(dataset, taxonomy_package.load(taxonomy))
     mapped = mapped.replace(meta={**mapped.meta, "taxonomy": taxonomy})
-    return mapped, {"drops": drops if isinstance(drops, pl.DataFrame) else pl.DataFrame(drops)}
+    return mapped, {"drops": drops}
 
 
 def dedup_config(recipe: Recipe):
@@ -242,6 +242,8 @@ def build(
     base = _modules("detforge.schema", "detforge.dataset", "detforge.builders.stages")
     roots = resolve_roots(recipe, Path(root), source_roots)
     holdout_roots = resolve_holdouts(recipe, Path(root), holdouts)
+    if recipe.exports.hub.enabled:
+        require("datasets", "hub")  # fail now, not after the stages (exports.hub.enabled=false)
     results: list[StageResult] = []
 
     def run(stage: str, config: Any, code_of: list[str], inputs: list[Any], compute) -> StageResult:
@@ -276,13 +278,22 @@ def build(
         [read.key],
         lambda: map_stage(read.dataset, recipe.taxonomy),
     )
+    # split before dedup: dedup groups copies within a split, and decontamination then sees
+    # every final train image (a hash re-split after it could move eval copies into train)
+    splitted = run(
+        "split",
+        dataclasses.asdict(recipe.split),
+        ["detforge.builders.split"],
+        [mapped.key],
+        lambda: (split_module.split(mapped.dataset, recipe.split), {}),
+    )
     dedup_cfg = {**dataclasses.asdict(recipe.dedup), "priority": list(recipe.priority)}
     deduped = run(
         "dedup",
         dedup_cfg,
         ["detforge.builders.dedup"],
-        [mapped.key],
-        lambda: dedup_stage(mapped.dataset, recipe, engine, workers, out / ".cache" / "dedup"),
+        [splitted.key],
+        lambda: dedup_stage(splitted.dataset, recipe, engine, workers, out / ".cache" / "dedup"),
     )
     decont_cfg = {
         "dedup": dedup_cfg,
@@ -299,15 +310,8 @@ def build(
             deduped.dataset, recipe, holdout_roots, engine, workers, out / ".cache" / "dedup"
         ),
     )
-    final = run(
-        "split",
-        dataclasses.asdict(recipe.split),
-        ["detforge.builders.split"],
-        [clean.key],
-        lambda: (split_module.split(clean.dataset, recipe.split), {}),
-    )
-    dataset = final.dataset.replace(
-        meta={**final.dataset.meta, "recipe": recipe.name, "taxonomy": recipe.taxonomy}
+    dataset = clean.dataset.replace(
+        meta={**clean.dataset.meta, "recipe": recipe.name, "taxonomy": recipe.taxonomy}
     )
     reports: dict[str, pl.DataFrame] = {}
     for result in results:
@@ -324,7 +328,7 @@ def build(
 
     def file_stage(stage: str, spec: Any, module: str, outputs: list[Path], write) -> None:
         modules = _modules(module, "detforge.builders.report")  # the card embeds the report
-        key = stage_hash(stage, spec, code_version(*base, *modules), [final.key])
+        key = stage_hash(stage, spec, code_version(*base, *modules), [clean.key])
         say(stage)
         done = cache.is_done(stage, key, outputs)
         if not done:

@@ -23,7 +23,6 @@ from detforge.errors import DetforgeError
 
 ENGINES = ("process", "ray")
 SPLIT_MODES = ("source", "hash")
-SPLIT_KEYS = ("image_id", "dup_group")
 
 
 class RecipeError(DetforgeError):
@@ -74,8 +73,10 @@ class DecontaminateSpec:
 
 @dataclasses.dataclass(frozen=True)
 class SplitSpec:
+    """``mode: hash`` re-splits by a hash of each image's id (the split stage runs before
+    dedup, so copies of one photo do not exist yet to be kept together)."""
+
     mode: str = "source"
-    by: str = "image_id"
     fractions: dict[str, float] = dataclasses.field(
         default_factory=lambda: {"train": 0.9, "val": 0.1}
     )
@@ -282,8 +283,6 @@ def _validate(spec: Any, where: str) -> None:
     elif isinstance(spec, SplitSpec):
         if spec.mode not in SPLIT_MODES:
             raise RecipeError(f"{where}: split.mode {spec.mode!r} not one of source, hash")
-        if spec.by not in SPLIT_KEYS:
-            raise RecipeError(f"{where}: split.by {spec.by!r} not one of image_id, dup_group")
         total = sum(spec.fractions.values())
         if any(v < 0 for v in spec.fractions.values()) or abs(total - 1.0) > 1e-6:
             raise RecipeError(f"{where}: split.fractions must be >= 0 and sum to 1 (sum {total})")

@@ -2,7 +2,9 @@
 
 Sections: stage counts, images/boxes per source and split, the long-tail class
 histogram, the most costly dropped classes, duplicate groups, contamination
-removed, and quarantined records.
+removed, image-hashing coverage, and quarantined records. The dedup and
+decontamination report frames are written beside it as parquet
+(:data:`REPORT_FRAMES`), where ``detforge browse`` reads them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from detforge.dataset import DetDataset
 LONG_TAIL_PNG = "long_tail.png"
 SOURCES_PNG = "per_source.png"
 TOP = 15
+#: stage report frames written as ``<name>.parquet`` into the report folder
+REPORT_FRAMES = ("dup_groups", "contamination")
 
 
 def md_table(frame: pl.DataFrame, limit: int | None = None) -> str:
@@ -103,6 +107,29 @@ def _plots(dataset: DetDataset, folder: Path) -> None:
     plt.close(fig)
 
 
+def hashing_gaps(meta: dict) -> pl.DataFrame:
+    """Images the dedup and decontamination stages could not fully check (from their stats
+    in ``dataset.meta``): unreadable or undecodable files, and hashes whose near-duplicate
+    search bucket was capped. One row per nonzero count."""
+    dedup = meta.get("dedup") or {}
+    decont = meta.get("decontaminate") or {}
+    rows = [
+        ("dedup", "images not hashed (not deduplicated)", dedup.get("unhashed", 0)),
+        ("dedup", "hashes with a capped near-duplicate search", dedup.get("capped_hashes", 0)),
+        ("decontaminate", "train images not hashed (not checked)", decont.get("unhashed_train", 0)),
+        ("decontaminate", "eval images not hashed (not matched)", decont.get("unhashed_eval", 0)),
+        (
+            "decontaminate",
+            "hashes with a capped near-duplicate search",
+            decont.get("capped_hashes", 0),
+        ),
+    ]
+    frame = pl.DataFrame(
+        rows, schema={"stage": pl.String, "what": pl.String, "images": pl.Int64}, orient="row"
+    )
+    return frame.filter(pl.col("images") > 0)
+
+
 def body(
     dataset: DetDataset, reports: dict[str, pl.DataFrame], counts: pl.DataFrame, recipe: Recipe
 ) -> str:
@@ -110,6 +137,13 @@ def body(
     drops = reports.get("drops", pl.DataFrame())
     dups = reports.get("dup_groups", pl.DataFrame())
     removed = reports.get("contamination", pl.DataFrame())
+    gaps = hashing_gaps(dataset.meta)
+    # "none found" is only true of the images that could be checked
+    none_found = (
+        "_none found_\n"
+        if gaps.is_empty()
+        else "_none found among the checked images_ (see Hashing coverage: some were not)\n"
+    )
     out = [
         f"Recipe `{recipe.name}`, taxonomy `{recipe.taxonomy}` "
         f"({dataset.categories.height} classes): {dataset.images.height:,} images, "
@@ -165,7 +199,7 @@ def body(
         out.append(f"{groups:,} duplicate groups.\n\n")
         out.append(md_table(actions))
     else:
-        out.append("_none found_\n")
+        out.append(none_found)
     out.append("### Contamination removed\n")
     if removed.height:
         by = [c for c in ("matched_set", "exact") if c in removed.columns]
@@ -177,7 +211,16 @@ def body(
         out.append(f"{removed.height:,} training images removed.\n\n")
         out.append(md_table(summary))
     else:
-        out.append("_none found_\n")
+        out.append(none_found)
+    out.append("### Hashing coverage\n")
+    if gaps.is_empty():
+        out.append("Every image was hashed and fully searched.\n")
+    else:
+        out.append(
+            "**Incomplete**: these images were not (fully) checked for duplicates or "
+            "contamination; `dup_groups.parquet` lists the unhashed ones with the reason.\n\n"
+        )
+        out.append(md_table(gaps))
     out.append("### Quarantined records\n")
     quarantine = dataset.quarantine.group_by("source", "reason").agg(
         pl.len().cast(pl.Int64).alias("records")
@@ -193,10 +236,14 @@ def write_report(
     recipe: Recipe,
     folder: Path,
 ) -> Path:
-    """Write ``folder/report.md`` and its PNGs as one atomic directory."""
+    """Write ``folder/report.md``, its PNGs and the :data:`REPORT_FRAMES` parquet files as one
+    atomic directory."""
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
         _plots(dataset, tmp)
+        for name in REPORT_FRAMES:
+            if name in reports:
+                reports[name].write_parquet(tmp / f"{name}.parquet", statistics=False)
         text = f"# Build report: {recipe.name}\n\n" + body(dataset, reports, counts, recipe)
         (tmp / "report.md").write_text(text, encoding="utf-8")
     return Path(folder) / "report.md"

@@ -1,9 +1,10 @@
 """The split stage: keep the sources' splits, or re-split deterministically by hash.
 
-A hash split assigns each image from a 64-bit mix (splitmix64) of its key and the
-seed, so the assignment depends on nothing but the key: adding or removing other
-images never moves an image between splits. Keyed by ``dup_group``, every copy of
-one photo lands in the same split.
+A hash split assigns each image from a 64-bit mix (splitmix64) of its ``image_id``
+and the seed, so the assignment depends on nothing but the id: adding or removing
+other images never moves an image between splits. The stage runs before dedup and
+decontamination, so copies that land in different splits are still caught: the
+train copy of an eval image is dropped by decontamination.
 """
 
 from __future__ import annotations
@@ -43,8 +44,5 @@ def split(dataset: DetDataset, spec: SplitSpec) -> DetDataset:
     if spec.mode == "source":
         return dataset
     images = dataset.images
-    if spec.by == "dup_group":
-        keys = images.select(pl.coalesce("dup_group", "image_id")).to_series()
-    else:
-        keys = images["image_id"]
-    return dataset.replace(images=images.with_columns(hash_splits(keys, spec.fractions, spec.seed)))
+    splits = hash_splits(images["image_id"], spec.fractions, spec.seed)
+    return dataset.replace(images=images.with_columns(splits))

@@ -98,6 +98,35 @@ def test_hub_export_loads_in_datasets(tiny_build: Path, tmp_path: Path) -> None:
         assert category == by_object[object_id]["category_id"] - 1
 
 
+def test_hub_card_follows_the_matching_settings(tiny_root: Path, tiny_build: Path) -> None:
+    from detforge.builders.export_hub import card
+    from detforge.builders.recipe import load_recipe
+
+    dataset = DetDataset.read(tiny_build / "tables")
+    default = (tiny_build / "hub" / "README.md").read_text()
+    assert "exact content hash and 64-bit perceptual hash within 4 bits" in default
+    assert "perceptual hashes: heavy crops or edits escape it" in default
+    exact_only = card(
+        dataset, load_recipe(tiny_root / "tiny.yaml", ["dedup.near=false"]), "# Build report\n", {}
+    )
+    assert "perceptual hash within" not in exact_only
+    assert "exact content hash only; near-duplicate matching was off" in exact_only
+    assert "Near-duplicate matching was off (`dedup.near: false`)" in exact_only
+
+
+def test_hub_card_describes_what_the_repo_holds(tiny_build: Path) -> None:
+    card = (tiny_build / "hub" / "README.md").read_text()
+    loading = card.split("## Loading\n")[1].split("\n## ")[0]
+    for field in ("neg_category_ids", "not_exhaustive_category_ids", "taxonomy/label_spaces.csv"):
+        assert field in loading
+    assert "they are not\nuploaded" in loading and "coco/images" not in card
+    limitations = card.split("## Known limitations\n")[1].split("\n## ")[0]
+    assert "`neg_category_ids`" in limitations and "label_spaces.csv" in limitations
+    assert "COCO export" not in limitations and "tables/" not in limitations
+    rows = (tiny_build / "hub" / "taxonomy" / "label_spaces.csv").read_text().splitlines()
+    assert rows[0] == "source,label,name"
+
+
 def test_federated_fields_from_image_labels() -> None:
     images = pl.DataFrame(
         {
@@ -141,3 +170,9 @@ def test_federated_fields_from_image_labels() -> None:
     assert rows[2]["neg_category_ids"] == [1] and rows[2]["not_exhaustive_category_ids"] == [2]
     ann = annotations.to_dicts()[0]
     assert ann["bbox"] == [1.0, 1.0, 4.0, 4.0] and ann["area"] == 16.0 and ann["category_id"] == 3
+    # the hub rows carry the same lists in unified ids (COCO id - 1)
+    from detforge.builders.export_hub import rows as hub_rows
+
+    hub = {r["image_id"]: r for r in hub_rows(dataset, "val").to_dicts()}
+    assert hub[1]["neg_category_ids"] == [0] and hub[1]["not_exhaustive_category_ids"] == [1]
+    assert hub[2]["neg_category_ids"] == [0] and hub[2]["not_exhaustive_category_ids"] == [1]

@@ -65,11 +65,15 @@ def test_user_recipe_file(tmp_path: Path) -> None:
     file = tmp_path / "mine.yaml"
     file.write_text(
         "name: mine\ntaxonomy: bigdet-v1\nsources:\n  - {name: coco, format: coco}\n"
-        "split: {mode: hash, by: dup_group}\n"
+        "split: {mode: hash, seed: 3}\n"
     )
     recipe = load_recipe(file)
     assert recipe.name == "mine" and recipe.sources[0].root is None
-    assert recipe.split.mode == "hash" and recipe.split.by == "dup_group"
+    assert recipe.split.mode == "hash" and recipe.split.seed == 3
+    # `split.by` is gone (copies do not exist yet when the split runs): a clear error
+    file.write_text(file.read_text().replace("seed: 3", "by: dup_group"))
+    with pytest.raises(RecipeError, match=r"unknown key 'split\.by' \(known: fractions, mode"):
+        load_recipe(file)
     file.write_text("name: mine\ntaxonomy: bigdet-v1\nsources:\n  - {name: coco, fromat: coco}\n")
     with pytest.raises(RecipeError, match=r"unknown key 'sources\[0\]\.fromat'"):
         load_recipe(file)

@@ -67,12 +67,13 @@ def test_sigkill_at_stage_boundaries_and_mid_stage(tiny_root: Path, tiny_build: 
     reference = output_hashes(tiny_build)
     out = tmp_path / "out"
     stages = out / ".stages"
-    # 1. killed while the dedup stage waits to start: read and map are stored
+    # 1. killed while the dedup stage waits to start: read, map and split are stored
     run = _start(tiny_root, out, "dedup:60")
-    _kill_when(run, lambda: len(list(stages.glob("map-*"))) == 1)
+    _kill_when(run, lambda: len(list(stages.glob("split-*"))) == 1)
     assert sorted(p.name.split("-")[0] for p in stages.iterdir() if not p.name.startswith(".")) == [
         "map",
         "read",
+        "split",
     ]
     _assert_no_partial(out, reference)
     # 2. resumes, then killed between the COCO and the Hub export

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from detforge.builders.hub_checks import check_layout
 from detforge.builders.hub_upload import plan_files
 from detforge.cli import app
 from tests.upload.fake_hub import FakeHub
@@ -28,3 +29,14 @@ def test_sample_build_checks_pass_and_uploads(tmp_path):
         assert hub.files == local
         assert {"README.md", "taxonomy/mapping.csv"} <= set(hub.files)
         assert any(path.startswith("data/train-") for path in hub.files)
+    # the real card states each source's license in its licenses table: drop one row and the
+    # check fails, although the BibTeX and tags still name that source
+    card = out / "hub" / "README.md"
+    head, heading, rest = card.read_text().partition("\n## Licenses\n")
+    section, _, tail = rest.partition("\n## ")
+    lines = section.splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith("| openimages |")]
+    assert heading and len(kept) == len(lines) - 1
+    card.write_text(head + heading + "".join(kept) + "\n## " + tail)
+    failed = {c.name: c.detail for c in check_layout(out / "hub", load=False) if not c.ok}
+    assert set(failed) == {"licenses"} and "['openimages']" in failed["licenses"]

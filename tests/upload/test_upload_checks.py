@@ -15,7 +15,8 @@ def test_good_layout_passes_every_check(hub_layout):
     assert _failed(checks) == {}
     names = {c.name for c in checks}
     assert {"card YAML parses", "configs", "licenses", "citations", "task_categories",
-            "size_categories", "taxonomy files", "load_dataset"} <= names  # fmt: skip
+            "size_categories", "taxonomy files", "images embedded",
+            "load_dataset"} <= names  # fmt: skip
     load = next(c for c in checks if c.name == "load_dataset")
     assert "train: 3 rows" in load.detail and "val: 2 rows" in load.detail
 
@@ -42,16 +43,53 @@ def test_missing_configs_fail(tmp_path):
     assert "configs" in _failed(check_layout(layout))
 
 
+def _without_line(text: str, start: str) -> str:
+    lines = text.splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(start)]
+    assert len(kept) == len(lines) - 1, f"exactly one line starts with {start!r}"
+    return "".join(kept)
+
+
 def test_missing_source_license_and_citation_fail(hub_layout):
     card = (hub_layout / "README.md").read_text()
-    broken = card.replace("- Open Images annotations: CC BY 4.0.\n", "").replace(
-        "@article{kuznetsova2020open, title={The Open Images Dataset V4}}\n", ""
-    )
-    assert broken != card and CARD_BODY in card
+    assert CARD_BODY in card
+    broken = _without_line(card, "| openimages |")
+    broken = _without_line(broken, "@article{kuznetsova2020open,")
+    # the words are still elsewhere in the card: only the structured places count
+    broken += "\nOpen Images (openimages) annotations are CC BY 4.0.\n"
     (hub_layout / "README.md").write_text(broken)
     failed = _failed(check_layout(hub_layout, load=False))
-    assert "openimages" in failed["licenses"]
+    assert "openimages" in failed["licenses"] and "## Licenses" in failed["licenses"]
     assert "openimages" in failed["citations"]
+    assert set(failed) == {"licenses", "citations"}
+
+
+def test_license_row_must_name_the_license(hub_layout):
+    card = (hub_layout / "README.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith("| objects365 |"))
+    (hub_layout / "README.md").write_text(card.replace(row, "| objects365 | ask the authors | |"))
+    assert "objects365" in _failed(check_layout(hub_layout, load=False))["licenses"]
+
+
+def test_images_referenced_by_path_fail(tmp_path):
+    layout = make_layout(tmp_path / "paths", embed=False)
+    failed = _failed(check_layout(layout))
+    detail = failed["images embedded"]
+    assert "train: 3 of 3 images have no bytes" in detail and "val: 2 of 2" in detail
+    assert str(layout / "images" / "train-0.png") in detail
+    assert "embed_images=true" in detail
+    assert set(failed) == {"images embedded"}
+
+
+def test_images_check_reads_the_column_when_the_footer_has_no_counts(tmp_path):
+    import pyarrow.parquet as pq
+
+    layout = make_layout(tmp_path / "nostats", embed=False)
+    for shard in (layout / "data").glob("*.parquet"):
+        table = pq.read_table(shard)
+        pq.write_table(table, shard, write_statistics=False)
+        assert not pq.read_metadata(shard).row_group(0).column(0).is_stats_set
+    assert "3 of 3 images have no bytes" in _failed(check_layout(layout))["images embedded"]
 
 
 def test_row_count_disagreeing_with_card_fails(tmp_path):
