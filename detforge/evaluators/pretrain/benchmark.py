@@ -27,6 +27,7 @@ from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
 from detforge.evaluators.pretrain import data
 from detforge.evaluators.pretrain.configs import DataSpec, TrainSpec, write_config
+from detforge.extras import require
 
 METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "AP75": "coco/bbox_mAP_75"}
 
@@ -186,6 +187,8 @@ def run_benchmark(
     plan: BenchmarkPlan, run_dir: Path, log: Callable[[str], None] = print
 ) -> pl.DataFrame:
     """Run every step not done yet, then summarise. Safe to rerun after an interruption."""
+    for module in ("torch", "mmengine", "mmdet", "mmcv"):
+        require(module, "train")
     _check_plan(plan, run_dir)
     steps = plan_steps(plan, run_dir)
     for index, step in enumerate(steps, 1):
