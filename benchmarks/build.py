@@ -58,16 +58,20 @@ oi = oi.replace(images=oi.images.drop("width", "height").join(sizes, on="source_
 parts = [objects365.read(root / "objects365", "train", check_files=False),
          lvis.read(root / "lvis", "train", check_files=False), oi]
 dataset = DetDataset.concat(parts)
+del parts, oi
 mark("read")
 mapped, drops = taxonomy.apply(dataset, taxonomy.load("bigdet-v1"))
+boxes_in = dataset.objects.height
+del dataset  # the build's stage cache releases a stage once the next one has its own
 mark("map")
 objects, merged = merge_boxes(mapped.objects, DedupConfig())
 mapped = mapped.replace(objects=objects)
 mark("box dedup")
-(out / "train.json").write_bytes(export_coco.split_json(mapped, "train"))
+with (out / "train.json").open("wb") as handle:  # streamed, as the build's export does
+    export_coco.write_split(mapped, "train", handle)
 mark("coco export")
 print(" ".join(f"{b[0]}={b[1] - a[1]:.1f}s/{b[2]}MiB" for a, b in zip(marks, marks[1:])),
-      f"boxes_in={dataset.objects.height} boxes_out={objects.height} merged={merged}")
+      f"boxes_in={boxes_in} boxes_out={objects.height} merged={merged}")
 """
 
 BASELINE = r"""

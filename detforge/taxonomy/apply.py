@@ -62,11 +62,41 @@ CONFLICT = "negative contradicted by presence"
 KEY = ["source", "source_label"]
 
 
-def _check_complete(dataset: DetDataset, taxonomy: Taxonomy) -> None:
+def _codes(mapping: pl.DataFrame) -> pl.DataFrame:
+    """Every mapping row with small integer codes, so that the per-box and per-image work
+    groups and joins on integers instead of millions of strings: ``_k`` is the row's rank
+    in (source, source_label) order (the smallest ``_k`` of a source's classes is its
+    smallest source_label), ``_s`` the source's rank."""
+    return (
+        mapping.sort(KEY)
+        .with_row_index("_k")
+        .with_columns(pl.col("source").rank("dense").cast(pl.UInt32).alias("_s"))
+        .with_columns(
+            pl.col("relation").is_in(COVERING).alias("exact"),
+            (pl.col("relation") == "merge").alias("merge"),
+        )
+        .select("_k", "_s", *KEY, "label", "exact", "merge")
+    )
+
+
+def _object_codes(objects: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
+    """Per box, in order: mapping code ``_k`` (null: no mapping row), ``label``, ``image_id``."""
+    looked_up = (
+        objects.lazy()
+        .select(KEY)
+        .join(codes.lazy().select(*KEY, "_k", "label"), on=KEY, how="left", maintain_order="left")
+        .select("_k", "label")
+        .collect()
+    )
+    return looked_up.with_columns(objects["image_id"])  # shared, not gathered by the join
+
+
+def _check_complete(dataset: DetDataset, taxonomy: Taxonomy, boxes: pl.DataFrame) -> None:
     """Every source class used in the data needs a mapping row (never dropped by omission)."""
+    unmapped_boxes = dataset.objects.select(KEY).filter(boxes["_k"].is_null())
     used = pl.concat(
         [
-            dataset.objects.select(KEY),
+            unmapped_boxes,
             dataset.image_labels.select(KEY),
             dataset.label_spaces.select(KEY),
             dataset.source_categories.select(KEY),
@@ -85,17 +115,16 @@ def _check_complete(dataset: DetDataset, taxonomy: Taxonomy) -> None:
         )
 
 
-def _relabel_objects(objects: pl.DataFrame, mapping: pl.DataFrame) -> pl.DataFrame:
-    return objects.drop("label").join(
-        mapping.select(*KEY, "label"), on=KEY, how="left", maintain_order="left"
-    )
+def _decode(frame: pl.DataFrame, codes: pl.DataFrame, code: str) -> pl.DataFrame:
+    """``frame`` with ``source_label`` of the mapping row whose ``_k`` is in ``code``."""
+    labels = codes.select(pl.col("_k").alias(code), "source_label")
+    return frame.join(labels, on=code, how="left", maintain_order="left")
 
 
-def _class_stats(mapping: pl.DataFrame) -> pl.DataFrame:
+def _class_stats(mapped: pl.DataFrame) -> pl.DataFrame:
     """Per (source, label): how many exact/synonym and merge classes feed it."""
-    return mapping.group_by("source", "label").agg(
-        pl.col("relation").is_in(COVERING).sum().alias("n_exact"),
-        (pl.col("relation") == "merge").sum().alias("n_merge"),
+    return mapped.group_by("_s", "label").agg(
+        pl.col("exact").sum().alias("n_exact"), pl.col("merge").sum().alias("n_merge")
     )
 
 
@@ -110,43 +139,64 @@ def _label_spaces(label_spaces: pl.DataFrame, mapped: pl.DataFrame, stats: pl.Da
     """Unified label spaces and, per (source, label), the merge classes in the space."""
     space = label_spaces.select(KEY).unique().join(mapped, on=KEY)
     per_class = (
-        space.group_by("source", "label")
+        space.group_by("_s", "label")
         .agg(
-            pl.col("relation").is_in(COVERING).sum().alias("space_exact"),
-            (pl.col("relation") == "merge").sum().alias("space_merge"),
+            pl.col("exact").sum().alias("space_exact"),
+            pl.col("merge").sum().alias("space_merge"),
         )
-        .join(stats, on=["source", "label"])
+        .join(stats, on=["_s", "label"])
         .with_columns(_covers(pl.col("space_exact"), pl.col("space_merge")).alias("space_covered"))
     )
-    covered = per_class.filter("space_covered").select("source", "label")
-    rows = space.join(covered, on=["source", "label"]).select(*KEY, "label").sort(*KEY, "label")
+    covered = per_class.filter("space_covered").select("_s", "label")
+    rows = space.join(covered, on=["_s", "label"]).select(*KEY, "label").sort(*KEY, "label")
     return schema.conform(rows, "label_spaces"), per_class.select(
-        "source", "label", "space_merge", "space_covered"
+        "_s", "label", "space_merge", "space_covered"
     )
 
 
-def _image_labels(dataset: DetDataset, objects: pl.DataFrame, mapped, stats, per_class):
-    """Translated image labels, plus dropped-negative and conflict rows for the report."""
-    boxes = objects.filter(pl.col("label").is_not_null()).select("image_id", *KEY).unique()
-    evidence = pl.concat(
-        [
-            dataset.image_labels.select("image_id", *KEY, "status"),
-            boxes.with_columns(pl.lit("box").alias("status")),
-        ]
-    )
-    in_space = (
-        dataset.label_spaces.select(KEY).unique().with_columns(pl.lit(True).alias("in_space"))
-    )
-    per_source_class = (
-        evidence.group_by("image_id", *KEY)
-        .agg(
-            (pl.col("status") == "box").any().alias("box"),
-            (pl.col("status") == "positive").any().alias("pos"),
-            (pl.col("status") == "negative").any().alias("neg"),
-            (pl.col("status") == "not_exhaustive").any().alias("ne"),
+def _evidence(dataset: DetDataset, boxes: pl.DataFrame, mapped, per_class) -> pl.LazyFrame:
+    """Per (image, mapped source class ``_k``): has a box / positive / negative /
+    not_exhaustive label.
+
+    Boxes of a class whose unified class the source's label space covers, on an image
+    without image labels, are left out: the class is complete there whatever the boxes
+    say, so its status stays empty (Objects365's boxes, mostly).
+    """
+    flags = {"box": None, "pos": "positive", "neg": "negative", "ne": "not_exhaustive"}
+    labels = (
+        dataset.image_labels.lazy()
+        .join(mapped.lazy().select(*KEY, "_k"), on=KEY)
+        .select(
+            "image_id",
+            "_k",
+            *(
+                (pl.col("status") == status if status else pl.lit(False)).alias(name)
+                for name, status in flags.items()
+            ),
         )
-        .join(mapped, on=KEY)
-        .join(in_space, on=KEY, how="left")
+    )
+    covered = mapped.join(per_class.filter("space_covered"), on=["_s", "label"])["_k"]
+    settled = pl.col("_k").is_in(covered.implode()) & ~pl.col("image_id").is_in(
+        dataset.image_labels["image_id"].unique().implode()
+    )
+    boxed = (
+        boxes.lazy()
+        .filter(pl.col("label").is_not_null() & ~settled)
+        .select("image_id", "_k")
+        .unique()
+        .with_columns(pl.lit(name == "box").alias(name) for name in flags)
+    )
+    return pl.concat([labels, boxed]).group_by("image_id", "_k").agg(pl.col(*flags).any())
+
+
+def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.DataFrame:
+    """Per (image, source, unified class) with a status: the status and the source
+    classes (``_k``) behind it. One lazy query whose result holds only the rows with
+    a status (most boxed classes need none): the streaming engine's group-bys take far
+    less memory than eager ones over the ~one row per box."""
+    per_source_class = (
+        evidence.join(mapped.lazy().select("_k", "_s", "label", "exact", "merge"), on="_k")
+        .join(in_space.lazy(), on="_k", how="left")
         .with_columns(
             pl.col("in_space").fill_null(False),
             (pl.col("box") | pl.col("pos") | pl.col("ne")).alias("present"),
@@ -155,42 +205,16 @@ def _image_labels(dataset: DetDataset, objects: pl.DataFrame, mapped, stats, per
             (
                 (pl.col("in_space") | pl.col("pos") | pl.col("neg") | pl.col("box")) & ~pl.col("ne")
             ).alias("complete"),
-            (pl.col("neg") & pl.col("relation").is_in(COVERING)).alias("negative"),
+            (pl.col("neg") & pl.col("exact")).alias("negative"),
         )
     )
-    is_exact = pl.col("relation").is_in(COVERING)
-    is_merge = pl.col("relation") == "merge"
-    unified = (
-        per_source_class.group_by("image_id", "source", "label")
-        .agg(
-            pl.col("present").any(),
-            pl.col("ne").any(),
-            pl.col("pos").any(),
-            pl.col("negative").any(),
-            (pl.col("complete") & is_exact).sum().alias("exact_complete"),
-            (pl.col("complete") & is_merge & ~pl.col("in_space")).sum().alias("merge_complete"),
-            pl.col("source_label").filter("present").min().alias("present_label"),
-            pl.col("source_label").filter("pos").min().alias("pos_label"),
-            pl.coalesce(
-                pl.col("source_label").filter("negative").min(),
-                pl.col("source_label").filter("neg").min(),
-            ).alias("neg_label"),
-        )
-        .join(stats, on=["source", "label"])
-        .join(per_class, on=["source", "label"], how="left")
-        .with_columns(pl.col("space_merge").fill_null(0), pl.col("space_covered").fill_null(False))
-        .with_columns(
-            (
-                ~pl.col("ne")
-                # a contradicted negative tells nothing about completeness
-                & ~(pl.col("present") & pl.col("negative"))
-                & (
-                    pl.col("space_covered")
-                    | _covers(
-                        pl.col("exact_complete"), pl.col("merge_complete") + pl.col("space_merge")
-                    )
-                )
-            ).alias("complete")
+    complete = (
+        ~pl.col("ne")
+        # a contradicted negative tells nothing about completeness
+        & ~(pl.col("present") & pl.col("negative"))
+        & (
+            pl.col("space_covered")
+            | _covers(pl.col("exact_complete"), pl.col("merge_complete") + pl.col("space_merge"))
         )
     )
     status = (
@@ -205,34 +229,84 @@ def _image_labels(dataset: DetDataset, objects: pl.DataFrame, mapped, stats, per
         )
         .then(pl.lit("negative"))
     )
-    source_label = (
-        pl.when(pl.col("status") == "not_exhaustive")
-        .then("present_label")
-        .when(pl.col("status") == "positive")
-        .then("pos_label")
-        .otherwise("neg_label")
-    )
-    translated = (
-        unified.with_columns(status.alias("status"))
+    return (
+        per_source_class.group_by("image_id", "_s", "label")
+        .agg(
+            pl.col("present").any(),
+            pl.col("ne").any(),
+            pl.col("pos").any(),
+            pl.col("negative").any(),
+            (pl.col("complete") & pl.col("exact")).sum().alias("exact_complete"),
+            (pl.col("complete") & pl.col("merge") & ~pl.col("in_space"))
+            .sum()
+            .alias("merge_complete"),
+            pl.col("_k").filter("present").min().alias("present_k"),
+            pl.col("_k").filter("pos").min().alias("pos_k"),
+            pl.coalesce(
+                pl.col("_k").filter("negative").min(),
+                pl.col("_k").filter("neg").min(),
+            ).alias("neg_k"),
+        )
+        .join(stats.lazy(), on=["_s", "label"])
+        .join(per_class.lazy(), on=["_s", "label"], how="left")
+        .with_columns(pl.col("space_merge").fill_null(0), pl.col("space_covered").fill_null(False))
+        .with_columns(complete.alias("complete"))
+        .with_columns(status.alias("status"))
         .filter(pl.col("status").is_not_null())
-        .with_columns(source_label.alias("source_label"))
+        .collect()
+    )
+
+
+def _image_labels(dataset: DetDataset, boxes, codes, mapped, stats, per_class):
+    """Translated image labels, plus dropped-negative and conflict rows for the report."""
+    in_space = (
+        dataset.label_spaces.select(KEY)
+        .unique()
+        .join(mapped.select(*KEY, "_k"), on=KEY)
+        .select("_k", pl.lit(True).alias("in_space"))
+    )
+    unified = _unified(
+        _evidence(dataset, boxes, mapped, per_class), mapped, in_space, stats, per_class
+    )
+    label_code = (
+        pl.when(pl.col("status") == "not_exhaustive")
+        .then("present_k")
+        .when(pl.col("status") == "positive")
+        .then("pos_k")
+        .otherwise("neg_k")
+    )
+    sources = codes.select("_s", "source").unique()
+    translated = (
+        unified.with_columns(label_code.alias("_label_k"))
+        .pipe(_decode, codes, "_label_k")
+        .join(sources, on="_s", how="left", maintain_order="left")
         .select("image_id", "source", "source_label", "label", "status")
         .sort("image_id", "label")
     )
-    conflicts = unified.filter(pl.col("present") & pl.col("negative")).select(
-        "image_id", "source", pl.col("neg_label").alias("source_label"), "label"
+    # a contradicted negative always leaves a not_exhaustive status
+    conflicts = (
+        unified.filter(pl.col("present") & pl.col("negative"))
+        .pipe(_decode, codes, "neg_k")
+        .join(sources, on="_s", how="left", maintain_order="left")
+        .select("image_id", "source", "source_label", "label")
     )
-    lost_negatives = per_source_class.filter(
-        pl.col("neg") & ~pl.col("relation").is_in(COVERING)
-    ).join(
-        translated.filter(pl.col("status") == "negative").select("image_id", "label"),
-        on=["image_id", "label"],
-        how="anti",
+    # negatives come from image labels only: the small table, not the per-box evidence
+    lost_negatives = (
+        dataset.image_labels.filter(pl.col("status") == "negative")
+        .select("image_id", *KEY)
+        .join(mapped.filter(~pl.col("exact")), on=KEY)
+        .select("image_id", *KEY, "label")
+        .unique()
+        .join(
+            translated.filter(pl.col("status") == "negative").select("image_id", "label"),
+            on=["image_id", "label"],
+            how="anti",
+        )
     )
     return schema.conform(translated, "image_labels"), lost_negatives, conflicts
 
 
-def _report(dataset, taxonomy, lost_negatives, conflicts) -> pl.DataFrame:
+def _report(dataset, taxonomy, boxes, codes, lost_negatives, conflicts) -> pl.DataFrame:
     """Boxes, images and image labels lost per dropped class, plus lost negatives and conflicts."""
     mapping = taxonomy.mapping
     sources = pl.concat(
@@ -240,9 +314,11 @@ def _report(dataset, taxonomy, lost_negatives, conflicts) -> pl.DataFrame:
     ).unique()
     dropped = mapping.filter(pl.col("label").is_null()).join(sources, on="source")
     box_counts = (
-        dataset.objects.join(dropped.select(KEY), on=KEY)
-        .group_by(KEY)
+        boxes.filter(pl.col("label").is_null())
+        .group_by("_k")
         .agg(pl.len().alias("boxes"), pl.col("image_id").n_unique().alias("images"))
+        .join(codes.select("_k", *KEY), on="_k")
+        .drop("_k")
     )
     label_counts = (
         dataset.image_labels.join(dropped.select(KEY), on=KEY)
@@ -294,18 +370,22 @@ def apply(dataset: DetDataset, taxonomy: Taxonomy) -> tuple[DetDataset, pl.DataF
             f"apply: the dataset is already mapped (taxonomy {dataset.meta.get('taxonomy')!r}); "
             "map the dataset as its sources' readers return it"
         )
-    _check_complete(dataset, taxonomy)
-    mapping = taxonomy.mapping
-    mapped = mapping.filter(pl.col("label").is_not_null()).select(*KEY, "label", "relation")
+    codes = _codes(taxonomy.mapping)
+    boxes = _object_codes(dataset.objects, codes)
+    _check_complete(dataset, taxonomy, boxes)
+    # filter first, then add the labels: a column chunked unlike the frame's would make
+    # polars rechunk (copy) every column before filtering
+    labelled = boxes["label"].is_not_null()
+    objects = dataset.objects.filter(labelled).with_columns(boxes["label"].filter(labelled))
+    mapped = codes.filter(pl.col("label").is_not_null())
     stats = _class_stats(mapped)
-    objects = _relabel_objects(dataset.objects, mapping)
     label_spaces, per_class = _label_spaces(dataset.label_spaces, mapped, stats)
     image_labels, lost_negatives, conflicts = _image_labels(
-        dataset, objects, mapped, stats, per_class
+        dataset, boxes, codes, mapped, stats, per_class
     )
-    report = _report(dataset, taxonomy, lost_negatives, conflicts)
+    report = _report(dataset, taxonomy, boxes, codes, lost_negatives, conflicts)
     mapped_dataset = dataset.replace(
-        objects=objects.filter(pl.col("label").is_not_null()),
+        objects=objects,
         image_labels=image_labels,
         label_spaces=label_spaces,
         categories=taxonomy.classes,

@@ -172,7 +172,8 @@ def parse(
     _records(file, data, "annotations")  # present (and a list) at the top level
     categories = categories_frame(file, _records(file, data, "categories"), source, category_extra)
     image_frame = columns(file, "images", images, {**IMAGE_KEYS, **image_keys})
-    annotations = pl.concat(chunks) if chunks else _annotation_frame(file, 0, [])
+    # one contiguous copy now, rather than a rechunk inside each later join and filter
+    annotations = pl.concat(chunks, rechunk=True) if chunks else _annotation_frame(file, 0, [])
     return Parsed(file, image_frame, annotations, categories)
 
 
@@ -198,7 +199,7 @@ def _checked_images(
     if check_files:
         common.check_files_exist(file, images, image_root)
     return images.with_columns(
-        schema.stable_ids(source, images["source_image_id"]).alias("image_id")
+        common.stable_ids(source, images["source_image_id"]).alias("image_id")
     )
 
 
@@ -209,12 +210,12 @@ def _checked_objects(
     file, anns = parsed.file, parsed.annotations
     common.check_nulls(file, anns, ["id", "image_id", "category_id"], "id")
     common.check_unique(file, anns, "id", "annotation")
-    unknown = anns.join(images.select(pl.col("id").alias("image_id")), on="image_id", how="anti")
+    unknown = common.unknown(anns, "image_id", images["id"])
     if unknown.height:
         record, image = unknown["id"][0], unknown["image_id"][0]
         raise InputError(file, record, "image_id", f"unknown image {image}")
-    known = parsed.categories.select(pl.col("source_label").cast(pl.Int64).alias("category_id"))
-    unknown = anns.join(known, on="category_id", how="anti")
+    known = parsed.categories["source_label"].cast(pl.Int64)
+    unknown = common.unknown(anns, "category_id", known)
     if unknown.height:
         record, category = unknown["id"][0], unknown["category_id"][0]
         raise InputError(file, record, "category_id", f"unknown category {category}")
@@ -226,7 +227,7 @@ def _checked_objects(
     keys = boxes.select(pl.lit(f"{split}/") + pl.col("id").cast(pl.String)).to_series()
     objects = boxes.select(
         pl.col("_iid").alias("image_id"),
-        schema.stable_ids(source, keys).alias("object_id"),
+        common.stable_ids(source, keys).alias("object_id"),
         pl.lit(source).alias("source"),
         pl.col("category_id").cast(pl.String).alias("source_label"),
         "x1",

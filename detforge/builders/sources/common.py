@@ -23,6 +23,9 @@ from detforge.errors import InputError
 
 #: relative tolerance before a coordinate counts as "outside the image" (float noise)
 OUTSIDE_TOLERANCE = 1e-6
+#: keys hashed per :func:`schema.stable_ids` call: it makes a Python string of every key,
+#: so hashing a million keys at once would hold a million strings
+ID_CHUNK = 1 << 16
 
 
 def load_json(path: Path) -> Any:
@@ -70,6 +73,12 @@ def check_files_exist(file: Path, images: pl.DataFrame, root: Path) -> None:
     ):
         if not (root / name).is_file():
             raise InputError(file, image_id, "file_name", f"image file {root / name} not found")
+
+
+def unknown(frame: pl.DataFrame, col: str, known: pl.Series) -> pl.DataFrame:
+    """Rows of ``frame`` (in order) whose ``col`` is not in ``known``: a filter, where an
+    anti join would hash and copy the whole, usually large, frame to find no row."""
+    return frame.filter(~pl.col(col).is_in(known.implode()).fill_null(False))
 
 
 def check_unique(file: Path, frame: pl.DataFrame, col: str, what: str) -> None:
@@ -152,6 +161,15 @@ def make_dataset_tables(objects: pl.DataFrame) -> pl.DataFrame:
     corners = corners.reshape(objects.height, 4)
     bbox = pl.Series("bbox", corners, dtype=schema.BBOX)
     return objects.drop("x1", "y1", "x2", "y2").with_columns(bbox)
+
+
+def stable_ids(source: str, keys: pl.Series) -> pl.Series:
+    """:func:`schema.stable_ids` of ``keys``, :data:`ID_CHUNK` keys at a time."""
+    if len(keys) <= ID_CHUNK:
+        return schema.stable_ids(source, keys)
+    return pl.concat(
+        schema.stable_ids(source, keys.slice(i, ID_CHUNK)) for i in range(0, len(keys), ID_CHUNK)
+    )
 
 
 def source_categories(frame: pl.DataFrame, source: str) -> pl.DataFrame:

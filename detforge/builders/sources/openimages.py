@@ -196,7 +196,7 @@ def _images(
     images = image_ids.unique().sort().to_frame("ImageID")
     images = images.with_columns(
         (_image_dir(image_root, split) + pl.col("ImageID") + pl.lit(".jpg")).alias("file_name"),
-        schema.stable_ids(SOURCE, images["ImageID"]).alias("image_id"),
+        common.stable_ids(SOURCE, images["ImageID"]).alias("image_id"),
     )
     common.check_paths(file, images, "ImageID", "file_name")
     if not check_files:
@@ -218,7 +218,7 @@ def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame,
     area = (pl.col("x2") - pl.col("x1")) * pl.col("width") * (pl.col("y2") - pl.col("y1"))
     objects = boxes.select(
         "image_id",
-        schema.stable_ids(SOURCE, keys).alias("object_id"),
+        common.stable_ids(SOURCE, keys).alias("object_id"),
         pl.lit(SOURCE).alias("source"),
         pl.col("LabelName").alias("source_label"),
         "x1",
@@ -252,7 +252,7 @@ def read(
     known = categories.select(pl.col("source_label").alias("LabelName"))
     required = ["ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax"]
     boxes = read_csv(box_file, BOX_COLUMNS, required)
-    unknown = boxes.join(known, on="LabelName", how="anti")
+    unknown = common.unknown(boxes, "LabelName", known["LabelName"])
     if unknown.height:
         record, mid = f"line {unknown['_row'][0]}", unknown["LabelName"][0]
         raise InputError(box_file, record, "LabelName", f"unknown class {mid}")
