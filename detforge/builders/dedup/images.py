@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from detforge.builders.dedup.config import DedupConfig, priority_rank
 from detforge.builders.dedup.mih import PairSearch, hamming, near_pairs
@@ -57,6 +55,10 @@ def find_pairs(hashed: pl.DataFrame, config: DedupConfig) -> tuple[pl.DataFrame,
 
 def components(n: int, pairs: pl.DataFrame) -> np.ndarray:
     """Component label of each of ``n`` nodes of the undirected graph ``pairs``."""
+    # imported here: scipy costs ~56 MB of memory, and only a build that dedups needs it
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
     graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
