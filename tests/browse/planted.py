@@ -84,7 +84,6 @@ def write_planted(out: Path) -> Path:
         ("v3", "e", "objects365", "5", 3, _box(22, 21, 101, 102), "v3"),
         ("v4", "f", "coco", "3", 1, _box(30, 30, 120, 90), "t9"),
         ("v5", "g", "coco", "1", 0, _box(5, 5, 60, 60), "v5"),
-        ("v5", "h", "coco", "99", None, _box(70, 5, 150, 60), "v5"),
         ("t1", "i", "coco", "1", 0, _box(5, 5, 60, 60), "t1"),
     ]
     objects = pl.DataFrame(

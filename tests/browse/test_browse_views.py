@@ -43,8 +43,9 @@ def test_samples_and_ground_truth(browsed):
     (carried,) = v4.ground_truth.detections
     assert carried.carried is True and carried.origin_image_id == PLANTED["dup_removed"]
     v5 = ds.match({"image_id": image_id("v5")}).first()
-    assert [d.label for d in v5.dropped.detections] == ["coco:99"]
-    assert len(v5.ground_truth.detections) == 1
+    assert [d.label for d in v5.ground_truth.detections] == ["person"]
+    # a build keeps no boxes of dropped classes: there is no field for them
+    assert "dropped" not in ds.get_field_schema()
     assert v5.quarantine == ["instances_val.json bbox: box outside the image"]
     removed = ds.match({"image_id": PLANTED["contaminated"]}).first()
     assert removed.decontaminated is True and "removed:contamination" in removed.tags
@@ -185,3 +186,17 @@ def test_unknown_split_and_folder(planted, tmp_path):
         build_browse_dataset(planted["out"], split="test", name="bad")
     with pytest.raises(DetforgeError, match="no detforge dataset here"):
         build_browse_dataset(tmp_path, name="bad")
+
+
+def test_boxes_without_a_unified_label(fo, planted, tmp_path):
+    from detforge.dataset import DetDataset
+
+    out = tmp_path / "out"
+    tables = DetDataset.read(planted["out"] / "tables")
+    unmapped = tables.objects.with_columns(
+        label=pl.when(pl.col("source") == "objects365").then(None).otherwise(pl.col("label"))
+    )
+    tables.replace(objects=unmapped).write(out / "tables")
+    with pytest.raises(InputError, match=r"objects\.parquet, field 'label': 1 box\(es\) have no"):
+        build_browse_dataset(out, name="unmapped")
+    assert not fo.dataset_exists("unmapped")

@@ -11,8 +11,13 @@ a box of c") only looks at the kept copy's own source. So that the rule stays
 right after a merge, every class of a merged copy's *other* source label space
 that has no box on the kept image becomes an image label ``negative`` (that
 source looked exhaustively and saw none), with ``source``/``source_label`` of
-that source. An existing image label of the class on the kept image wins, and
-a ``negative`` contradicted by a (carried) box of its class is dropped.
+that source. An existing image label of the class on the kept image wins.
+
+Copies can disagree: a ``negative`` on the kept image contradicted by a presence
+of its class there (a box, a ``positive`` or a ``not_exhaustive`` label, from
+either copy) keeps the presence as ``not_exhaustive``, as ``taxonomy.apply`` does
+for conflicts: the class is there, and its boxes cannot be taken as complete.
+The pair's negative and positive labels are replaced by that one row.
 """
 
 from __future__ import annotations
@@ -79,8 +84,9 @@ def carry_image_labels(
     label_spaces: pl.DataFrame,
     objects: pl.DataFrame,
     moved: pl.DataFrame,
-) -> tuple[pl.DataFrame, int]:
-    """Image labels after the carry (see the module doc), and how many negatives were derived."""
+) -> tuple[pl.DataFrame, int, int]:
+    """Image labels after the carry (see the module doc), how many negatives were derived and
+    how many (image, class) pairs were turned ``not_exhaustive`` by a contradicted negative."""
     target = moved.select("image_id", "dup_group", "action")
     tagged = image_labels.join(target, on="image_id", how="left", maintain_order="left")
     rows = tagged.filter(pl.col("action").is_null() | (pl.col("action") == "merged")).with_columns(
@@ -108,14 +114,36 @@ def carry_image_labels(
         .unique(["image_id", "label"], keep="first", maintain_order=True)
         .with_columns(status=pl.lit("negative"))
     )
-    kept_ids = moved.select(image_id="dup_group").unique()
-    contradicted = (
-        rows.join(kept_ids, on="image_id")
-        .filter(pl.col("status") == "negative")
-        .join(boxed, on=["image_id", "label"])
-    )
+    conflicts = _conflicts(rows, objects, moved.select(image_id="dup_group").unique())
     rows = rows.join(
-        contradicted, on=rows.columns, how="anti", nulls_equal=True, maintain_order="left"
+        conflicts.select("image_id", "label"),
+        on=["image_id", "label"],
+        how="anti",
+        maintain_order="left",
     )
-    out = pl.concat([rows, schema.conform(derived, "image_labels")])
-    return out, derived.height
+    out = pl.concat(
+        [rows, schema.conform(conflicts, "image_labels"), schema.conform(derived, "image_labels")]
+    )
+    return out, derived.height, conflicts.height
+
+
+def _conflicts(rows: pl.DataFrame, objects: pl.DataFrame, kept_ids: pl.DataFrame) -> pl.DataFrame:
+    """One ``not_exhaustive`` row per (kept image, class) whose negative meets a presence,
+    with the source of that presence (the first by source, source label)."""
+    cols = ["image_id", "source", "source_label", "label"]
+    on_kept = rows.join(kept_ids, on="image_id", how="semi").filter(pl.col("label").is_not_null())
+    negated = on_kept.filter(pl.col("status") == "negative").select("image_id", "label")
+    present = pl.concat(
+        [
+            on_kept.filter(pl.col("status") != "negative").select(cols),
+            objects.join(kept_ids, on="image_id", how="semi")
+            .filter(pl.col("label").is_not_null())
+            .select(cols),
+        ]
+    )
+    return (
+        present.join(negated, on=["image_id", "label"], how="semi")
+        .sort(cols)
+        .unique(["image_id", "label"], keep="first", maintain_order=True)
+        .with_columns(status=pl.lit("not_exhaustive"))
+    )

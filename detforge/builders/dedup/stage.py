@@ -62,7 +62,7 @@ def dedup(
     plan = plan_groups(hashed, pairs, config)
     moved = moves(plan, hashed)
     objects, counts = carry_objects(dataset.objects, moved)
-    image_labels, derived = carry_image_labels(
+    image_labels, derived, conflicts = carry_image_labels(
         dataset.image_labels, dataset.label_spaces, objects, moved
     )
     before = objects.height
@@ -95,6 +95,7 @@ def dedup(
         "boxes_in": before,
         "boxes_merged": n_merged,
         "negatives_derived": derived,
+        "negatives_contradicted": conflicts,
         "capped_buckets": search.capped_buckets if search else 0,
         "capped_hashes": search.capped_hashes if search else 0,
     }
