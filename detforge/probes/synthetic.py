@@ -3,8 +3,8 @@
 ``shapes_dataset`` draws coloured rectangles (one colour per class) on grey images and
 writes a :class:`DetDataset` with two sources: ``shapes`` annotates every class
 exhaustively; ``tagged`` has no label space, only a few verified negative and
-not-exhaustive image labels. ``tiny_model`` writes a random-init CLIP, BLIP (ITM) or
-LLaVA-style model with a tokenizer and processor built offline.
+not-exhaustive image labels. ``tiny_model`` writes a random-init CLIP, SigLIP, BLIP (ITM)
+or LLaVA-style model with a tokenizer and processor built offline.
 """
 
 from __future__ import annotations
@@ -127,8 +127,35 @@ def _byte_vocab(extra: tuple[str, ...]) -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
+def _char_tokenizer():
+    """A character-level fast tokenizer (lower-cased, ``</s>`` appended, ``<pad>`` = 0).
+
+    SigLIP's own tokenizer needs a trained SentencePiece model file; the processor takes any
+    fast tokenizer, saved as ``tokenizer.json`` and loaded back by ``AutoProcessor``.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    chars = " abcdefghijklmnopqrstuvwxyz0123456789.,'+-"
+    vocab = {t: i for i, t in enumerate(["<pad>", "</s>", "<unk>", *chars])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", vocab["</s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=64,
+    )
+
+
 def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
-    """Write a random-init tiny ``clip``, ``blip`` or ``llava`` model + processor to ``path``."""
+    """Write a random-init tiny ``clip``, ``siglip``, ``blip`` or ``llava`` model + processor
+    to ``path``."""
     import torch
     import transformers as tf
 
@@ -154,6 +181,22 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
         processor = tf.CLIPProcessor(
             image_processor=tf.CLIPImageProcessor(**image_processor),
             tokenizer=tf.CLIPTokenizer(vocab=vocab, merges=[]),
+        )
+    elif kind == "siglip":
+        tokenizer = _char_tokenizer()
+        text = dict(
+            **layers,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=64,  # the adapter pads SigLIP texts to 64 tokens
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        model = tf.SiglipModel(tf.SiglipConfig(text_config=text, vision_config=vision))
+        processor = tf.SiglipProcessor(
+            image_processor=tf.SiglipImageProcessor(size={"height": 32, "width": 32}),
+            tokenizer=tokenizer,
         )
     elif kind == "blip":
         words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -210,7 +253,7 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
             num_additional_image_tokens=1,
         )
     else:
-        raise ValueError(f"unknown tiny model kind {kind!r}: clip, blip or llava")
+        raise ValueError(f"unknown tiny model kind {kind!r}: clip, siglip, blip or llava")
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path

@@ -84,3 +84,33 @@ def test_sample_hub_export_loads(sample_build: Path, tmp_path: Path) -> None:
     for source in ("objects365", "openimages", "lvis"):
         assert source in card
     assert (sample_build / "hub" / "taxonomy" / "mapping.csv").is_file()
+    # the federated facts: per image the COCO export's lists (unified id = COCO id - 1) ...
+    negatives = 0
+    for split in loaded:
+        coco = json.loads((sample_build / "coco" / f"{split}.json").read_text())
+        expected = {
+            img["id"]: (
+                [c - 1 for c in img["neg_category_ids"]],
+                [c - 1 for c in img["not_exhaustive_category_ids"]],
+            )
+            for img in coco["images"]
+        }
+        hub = loaded[split].select_columns(
+            ["image_id", "neg_category_ids", "not_exhaustive_category_ids"]
+        )
+        got = {
+            r["image_id"]: (r["neg_category_ids"], r["not_exhaustive_category_ids"]) for r in hub
+        }
+        assert got == expected
+        negatives += sum(len(neg) for neg, _ in got.values())
+    assert negatives > 0
+    # ... and each source's exhaustively annotated classes
+    spaces = pl.read_csv(sample_build / "hub" / "taxonomy" / "label_spaces.csv")
+    expected_spaces = (
+        tables.label_spaces.filter(pl.col("label").is_not_null())
+        .select("source", pl.col("label").cast(pl.Int64))
+        .unique()
+        .sort("source", "label")
+    )
+    assert spaces.select("source", "label").equals(expected_spaces)
+    assert "objects365" in set(spaces["source"])

@@ -30,8 +30,8 @@ def test_sample_then_read(tmp_path):
     assert [cell.strip() for cell in lines[0].split("│")[1:-1]] == [
         "objects365",
         "train",
-        "10",
-        "29",
+        "14",
+        "37",
         "15",
         "0",
         "1",

@@ -262,3 +262,17 @@ def test_counting_images_have_several_instances(datasets, planted):
     for ref in planted["counting"]["images"]:
         counts = _boxes(datasets, ref).group_by("source_label").len()["len"]
         assert counts.max() >= 3
+
+
+def test_relative_size_images_hold_one_large_and_one_small_box(datasets, planted):
+    refs = planted["relative_size"]["images"]
+    larger = []
+    for ref in refs:
+        boxes = _boxes(datasets, ref).with_columns(
+            area=(pl.col("x2") - pl.col("x1")) * (pl.col("y2") - pl.col("y1"))
+        )
+        assert sorted(boxes["source_label"]) == ["56", "93"], ref  # one Bus, one Dog
+        big, small = boxes.sort("area", descending=True).rows(named=True)
+        assert big["area"] >= 6 * small["area"], ref
+        larger.append(big["source_label"])
+    assert sorted(larger) == ["56"] * 3 + ["93"] * 3  # each class drawn large three times

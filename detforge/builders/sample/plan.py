@@ -227,4 +227,42 @@ def build(seed: int) -> Plan:
     b.case("coco_lvis_shared", "LVIS val images are COCO val2017 photos: the same files, listed "
            "by both lvis/lvis_v1_val.json and coco/annotations/instances_val2017.json",
            [c1, c2, c3, c4])  # fmt: skip
+
+    sizes = []
+    for key, split, large in RELATIVE_SIZE:
+        scene = _size_scene(b, large, "dog" if large == "bus" else "bus")
+        sizes.append(b.add("objects365", split, render.draw(scene), scene.objects, key=key))
+    b.case("relative_size", "one bus and one dog per image, one of them at least 6x the other's "
+           "area: a bus larger than the dog and a dog larger than the bus in each of the probe "
+           "set's train, val and test splits (seed 0), so size probes balance in every split",
+           sizes, ratio_at_least=6.0)  # fmt: skip
     return Plan(b.entries, b.cases)
+
+
+# (Objects365 id, Objects365 split, class drawn large) of the relative-size photos. The ids
+# are the same for every sample seed and are picked so that `probe generate`'s hash split
+# (seed 0) puts a bus-larger and a dog-larger photo in each of its train, val and test splits.
+RELATIVE_SIZE = (
+    ("2001", "train", "bus"),
+    ("2002", "train", "dog"),
+    ("2003", "val", "bus"),
+    ("2004", "val", "dog"),
+    ("2005", "train", "bus"),
+    ("2012", "train", "dog"),
+)
+
+
+def _size_scene(b: _Builder, large: str, small: str) -> Scene:
+    """A large box on one side and a small one on the other (area ratio ≥ 0.45² / 0.18²)."""
+    rng = b.rng
+    lw, lh, sw, sh = rng.uniform(0.45, 0.6), rng.uniform(0.45, 0.6), *rng.uniform(0.12, 0.18, 2)
+    lx, ly = rng.uniform(0.02, 0.05), rng.uniform(0.02, 0.98 - lh)
+    sx, sy = rng.uniform(0.7, 0.98 - sw), rng.uniform(0.02, 0.98 - sh)
+    if rng.random() < 0.5:  # mirror: the large box on the right half
+        lx, sx = 1 - lx - lw, 1 - sx - sw
+    boxes = ((lx, ly, lx + lw, ly + lh), (sx, sy, sx + sw, sy + sh))
+    objects = tuple(
+        (concept, tuple(round(float(v), 4) for v in box))
+        for concept, box in zip((large, small), boxes, strict=True)
+    )
+    return Scene(render.random_grid(rng), objects, 640, 480)
