@@ -128,6 +128,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
     )
 
 
+def tiny_build_args(tiny_root: Path, out: Path, *extra: str) -> list[str]:
+    """``build-dataset`` arguments of the tiny recipe into ``out`` (one worker)."""
+    recipe = ["--recipe", str(tiny_root / "tiny.yaml"), "--root", str(tiny_root)]
+    return ["build-dataset", *recipe, "--out", str(out), *(extra or ("--workers", "1"))]
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
@@ -139,16 +145,6 @@ def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_build(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One uninterrupted CLI build of the tiny recipe (the reference for other tests)."""
     out = tmp_path_factory.mktemp("tiny-build") / "out"
-    done = run_cli(
-        "build-dataset",
-        "--recipe",
-        str(tiny_root / "tiny.yaml"),
-        "--root",
-        str(tiny_root),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-    )
+    done = run_cli(*tiny_build_args(tiny_root, out))
     assert done.returncode == 0, done.stdout + done.stderr
     return out

@@ -9,7 +9,7 @@ import pytest
 
 from detforge.errors import DetforgeError
 from detforge.extras import MissingExtraError, require
-from tests.build.conftest import REPO
+from tests.build.conftest import REPO, tiny_build_args
 
 
 def test_require_returns_an_installed_module() -> None:
@@ -46,9 +46,9 @@ def test_build_without_the_hub_extra_is_one_line(tiny_root: Path, tmp_path: Path
     import subprocess
 
     blocked = "import sys; sys.modules['datasets'] = None; from detforge.cli import main; main()"
-    args = ["--recipe", str(tiny_root / "tiny.yaml"), "--root", str(tiny_root)]
+    args = tiny_build_args(tiny_root, tmp_path / "o")
     done = subprocess.run(
-        [sys.executable, "-c", blocked, "build-dataset", *args, "--out", str(tmp_path / "o")],
+        [sys.executable, "-c", blocked, *args],
         capture_output=True,
         text=True,
         cwd=REPO,

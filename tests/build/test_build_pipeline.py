@@ -13,7 +13,7 @@ import pytest
 from detforge.builders.pipeline import build, resolve_roots
 from detforge.builders.recipe import RecipeError, load_recipe
 from detforge.dataset import DetDataset
-from tests.build.conftest import run_cli
+from tests.build.conftest import run_cli, tiny_build_args
 
 
 def output_hashes(out: Path) -> dict[str, str]:
@@ -90,17 +90,7 @@ def test_rerun_reuses_every_stage_and_a_change_reruns_only_downstream(
 
 def test_same_inputs_give_byte_identical_outputs(tiny_root: Path, tiny_build: Path, tmp_path):
     other = tmp_path / "again"
-    done = run_cli(
-        "build-dataset",
-        "--recipe",
-        str(tiny_root / "tiny.yaml"),
-        "--root",
-        str(tiny_root),
-        "--out",
-        str(other),
-        "--workers",
-        "1",
-    )
+    done = run_cli(*tiny_build_args(tiny_root, other))
     assert done.returncode == 0, done.stderr
     reference = output_hashes(tiny_build)
     assert len(reference) > 20
@@ -108,17 +98,7 @@ def test_same_inputs_give_byte_identical_outputs(tiny_root: Path, tiny_build: Pa
 
 
 def test_cli_bad_recipe_key_is_one_line(tiny_root: Path, tmp_path: Path) -> None:
-    done = run_cli(
-        "build-dataset",
-        "--recipe",
-        str(tiny_root / "tiny.yaml"),
-        "--root",
-        str(tiny_root),
-        "--out",
-        str(tmp_path / "x"),
-        "--set",
-        "dedup.radius=3",
-    )
+    done = run_cli(*tiny_build_args(tiny_root, tmp_path / "x", "--set", "dedup.radius=3"))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"error: {tiny_root / 'tiny.yaml'}: unknown key 'dedup.radius' (known: box_iou, exact, "
@@ -128,15 +108,7 @@ def test_cli_bad_recipe_key_is_one_line(tiny_root: Path, tmp_path: Path) -> None
 
 def test_missing_holdout_is_a_clear_error(tiny_root: Path, tmp_path: Path) -> None:
     done = run_cli(
-        "build-dataset",
-        "--recipe",
-        str(tiny_root / "tiny.yaml"),
-        "--root",
-        str(tiny_root),
-        "--out",
-        str(tmp_path / "x"),
-        "--holdout",
-        f"extra={tmp_path / 'nope.json'}",
+        *tiny_build_args(tiny_root, tmp_path / "x", "--holdout", f"extra={tmp_path / 'nope.json'}")
     )
     assert done.returncode == 1
     assert "holdout extra:" in done.stderr and "not found" in done.stderr

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from detforge.builders.pipeline import PAUSE_ENV
-from tests.build.conftest import REPO
+from tests.build.conftest import REPO, tiny_build_args
 from tests.build.test_build_pipeline import output_hashes
 
 
@@ -25,15 +25,7 @@ def _start(tiny_root: Path, out: Path, pause: str | None) -> subprocess.Popen:
             sys.executable,
             "-c",
             "from detforge.cli import main; main()",
-            "build-dataset",
-            "--recipe",
-            str(tiny_root / "tiny.yaml"),
-            "--root",
-            str(tiny_root),
-            "--out",
-            str(out),
-            "--workers",
-            "1",
+            *tiny_build_args(tiny_root, out),
         ],
         cwd=REPO,
         env=env,
