@@ -66,7 +66,9 @@ def test_sample_views(fo, sample_build, tmp_path):
     ).to_dicts()
     # the planted false positive: a confident box of a class the image does not show
     fp_image = probe_image
-    absent = gt.filter(~pl.col("label").is_in(gt.filter(pl.col("image_id") == fp_image)["label"]))
+    absent = gt.filter(
+        ~pl.col("label").is_in(gt.filter(pl.col("image_id") == fp_image)["label"].implode())
+    )
     fp = {"image_id": fp_image, "category_id": int(absent["label"][0]) + CATEGORY_ID_OFFSET}
     dets.append({**fp, "bbox": [1.0, 1.0, 20.0, 20.0], "score": 0.99})
     preds = tmp_path / "preds.json"
