@@ -18,9 +18,3 @@ app = typer.Typer(
 console = Console()
 # soft_wrap: an error line stays one line when stderr is not a terminal
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-def not_built(command: str, issue: int) -> None:
-    """Say in one line that ``command`` is not built yet and exit non-zero."""
-    err_console.print(f"detforge {command}: not built yet (tracked in issue {issue}).")
-    raise typer.Exit(2)

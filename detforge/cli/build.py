@@ -44,8 +44,12 @@ def build_dataset(
     engine: str | None = typer.Option(None, "--engine", help="process | ray (image passes)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
 ) -> None:
-    """Merge the recipe's sources into one dataset: read, map, dedup, decontaminate, split,
-    report, export (COCO JSON, Hub parquet, tables)."""
+    """Merge the recipe's sources into one dataset under one taxonomy.
+
+    Stages: read, map, split, dedup, decontaminate, report, export (COCO JSON, Hub parquet, tables).
+
+    Each stage is cached under OUT/.stages: a rerun resumes, and a changed setting re-runs only what depends on it. With no --root, the built-in sample is built.
+    """
     from rich.table import Table
 
     from detforge.builders.pipeline import build
