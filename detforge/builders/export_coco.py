@@ -82,7 +82,7 @@ def categories_frame(dataset: DetDataset) -> pl.DataFrame:
     )
 
 
-def _federated(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
+def federated_lists(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
     """Per image of ``images``: sorted negative and not-exhaustive category ids."""
     labels = dataset.image_labels.filter(
         pl.col("label").is_not_null() & pl.col("image_id").is_in(images["image_id"].implode())
@@ -146,7 +146,7 @@ def _split_objects(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
 def split_frames(dataset: DetDataset, split: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``images`` and ``annotations`` records of one split (whole, for small data)."""
     images = _split_images(dataset, split)
-    return image_records(images, _federated(dataset, images)), _annotation_records(
+    return image_records(images, federated_lists(dataset, images)), _annotation_records(
         _split_objects(dataset, images), images
     )
 
@@ -194,7 +194,7 @@ def write_split(dataset: DetDataset, split: str, handle: BinaryIO) -> None:
         b',"label_spaces":' + orjson.dumps(_label_spaces(dataset), option=orjson.OPT_SORT_KEYS)
     )
     handle.write(b',"images":')
-    federated = _federated(dataset, images)
+    federated = federated_lists(dataset, images)
     _write_array(
         handle,
         (image_records(images.slice(i, CHUNK), federated) for i in range(0, images.height, CHUNK)),

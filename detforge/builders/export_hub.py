@@ -123,7 +123,7 @@ def features(class_names: list[str]):
 def federated(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
     """Per image of ``images``: the COCO export's ``neg_category_ids`` and
     ``not_exhaustive_category_ids``, as unified ids (COCO ids are unified id + 1)."""
-    records = export_coco.image_records(images, export_coco._federated(dataset, images))
+    records = export_coco.image_records(images, export_coco.federated_lists(dataset, images))
     return records.select(
         pl.col("id").alias("image_id"),
         *(pl.col(field).list.eval(pl.element() - 1) for field in FEDERATED),

@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
+from detforge.builders.export_hub import LICENSES_HEADING
 from detforge.extras import require
 
-LICENSES_HEADING = "## Licenses"
 #: words the license row of each known source must contain
 SOURCE_LICENSES: dict[str, str] = {
     "objects365": "Objects365",

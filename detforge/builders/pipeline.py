@@ -30,7 +30,7 @@ from detforge.builders.stages import (
     stage_hash,
 )
 from detforge.dataset import DetDataset
-from detforge.extras import require
+from detforge.extras import MissingExtraError, require
 
 #: crash-test hook, ``<step>:<seconds>``: sleep before the named step (a stage, or a part of
 #: one such as ``export-hub val``) starts
@@ -243,7 +243,10 @@ def build(
     roots = resolve_roots(recipe, Path(root), source_roots)
     holdout_roots = resolve_holdouts(recipe, Path(root), holdouts)
     if recipe.exports.hub.enabled:
-        require("datasets", "hub")  # fail now, not after the stages (exports.hub.enabled=false)
+        try:  # fail now, not after the stages
+            require("datasets", "hub")
+        except MissingExtraError as error:
+            raise MissingExtraError(f"{error}, or --set exports.hub.enabled=false") from None
     results: list[StageResult] = []
 
     def run(stage: str, config: Any, code_of: list[str], inputs: list[Any], compute) -> StageResult:

@@ -192,8 +192,8 @@ def _evidence(dataset: DetDataset, boxes: pl.DataFrame, mapped, per_class) -> pl
 def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.DataFrame:
     """Per (image, source, unified class) with a status: the status and the source
     classes (``_k``) behind it. One lazy query whose result holds only the rows with
-    a status (most boxed classes need none): the streaming engine's group-bys take far
-    less memory than eager ones over the ~one row per box."""
+    a status (most boxed classes need none): as one lazy query, polars never holds the
+    intermediate per-box frames the eager group-bys over ~one row per box would."""
     per_source_class = (
         evidence.join(mapped.lazy().select("_k", "_s", "label", "exact", "merge"), on="_k")
         .join(in_space.lazy(), on="_k", how="left")

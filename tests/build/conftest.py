@@ -131,7 +131,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, **kwargs) -> subproce
 def tiny_build_args(tiny_root: Path, out: Path, *extra: str) -> list[str]:
     """``build-dataset`` arguments of the tiny recipe into ``out`` (one worker)."""
     recipe = ["--recipe", str(tiny_root / "tiny.yaml"), "--root", str(tiny_root)]
-    return ["build-dataset", *recipe, "--out", str(out), *(extra or ("--workers", "1"))]
+    return ["build-dataset", *recipe, "--out", str(out), "--workers", "1", *extra]
 
 
 @pytest.fixture(scope="session")
