@@ -1,7 +1,7 @@
 """Parse a large COCO-style JSON with its ``annotations`` array in chunks.
 
-Materialising 1M+ annotation dicts at once costs ~1 KB each; parsing the array a few MB at
-a time lets the caller turn each chunk into columns and free it. Splits are made at
+Materialising 1M+ annotation dicts at once costs ~1 KB each; parsing the array about a MB
+at a time lets the caller turn each chunk into columns and free it. Splits are made at
 ``}, {`` between array elements; a chunk only parses as a JSON array when the split really
 sat between two top-level elements (a split inside a string or a nested value leaves
 brackets or quotes unbalanced), so any surprise falls back to one whole-document parse.
@@ -28,7 +28,9 @@ from detforge.gcpause import gc_paused
 
 Convert = Callable[[int, Any], Any]
 
-CHUNK_BYTES = 4 << 20
+#: text per chunk: ~8k annotation dicts, whose memory the next chunk reuses while it is
+#: still cached (4 MB chunks measured ~15% slower on the 1M-box benchmark, peak no lower)
+CHUNK_BYTES = 1 << 20
 _SPLIT = re.compile(rb"\}\s*,\s*\{")
 _END = re.compile(rb"\}\s*(\])")  # an array of objects ends in "}]"
 #: closing-bracket candidates tried per chunk before giving up on the fast path
