@@ -39,6 +39,7 @@ SHARES = {"objects365": 0.45, "openimages": 0.30, "lvis": 0.25}
 DETFORGE = r"""
 import resource, sys, time
 from pathlib import Path
+import detforge  # first, as in the CLI: it sets up polars' allocator (detforge/__init__.py)
 import polars as pl
 from detforge import taxonomy
 from detforge.builders import export_coco
@@ -276,11 +277,18 @@ def generate(root: Path, n_boxes: int, n_images: int, seed: int = 0) -> None:
         write(root, int(n_images * SHARES[name]), int(n_boxes * SHARES[name]), rng)
 
 
+#: each child starts as a shell-started process does: importing polars here set polars'
+#: allocator variable, which a child would inherit in place of detforge's setting
+FRESH_ENV = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+
+
 def measure(code: str, *args: str) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) and stdout of ``python -c code args`` in a child."""
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", code, *args], stdout=stdout, stderr=stderr)
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, *args], stdout=stdout, stderr=stderr, env=FRESH_ENV
+        )
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)

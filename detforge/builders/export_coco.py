@@ -134,20 +134,26 @@ def image_records(images: pl.DataFrame, federated: pl.DataFrame) -> pl.DataFrame
     )
 
 
-def _split_objects(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
+def _object_chunks(dataset: DetDataset, images: pl.DataFrame, rows: int) -> Iterator[pl.DataFrame]:
     """Labelled boxes of ``images`` in the dataset's order (the stage cache sorts it by
-    image_id, object_id). A filter, not a join or sort: those cost 5x the result's memory."""
+    image_id, object_id), ``rows`` input boxes at a time. Each chunk is a zero-copy slice
+    filtered by one mask computed up front: a filter of the whole table would copy every
+    box of the split at once, and a join or sort costs 5x the result's memory."""
     columns = ["object_id", "image_id", "label", "bbox", "area", "is_crowd", "is_group_of"]
-    return dataset.objects.select(*columns, "source", "source_label").filter(
+    objects = dataset.objects.select(*columns, "source", "source_label")
+    keep = objects.select(
         pl.col("label").is_not_null() & pl.col("image_id").is_in(images["image_id"].implode())
-    )
+    ).to_series()
+    for start in range(0, objects.height, rows):
+        yield objects.slice(start, rows).filter(keep.slice(start, rows))
 
 
 def split_frames(dataset: DetDataset, split: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The ``images`` and ``annotations`` records of one split (whole, for small data)."""
     images = _split_images(dataset, split)
+    objects = pl.concat(_object_chunks(dataset, images, max(dataset.objects.height, 1)))
     return image_records(images, federated_lists(dataset, images)), _annotation_records(
-        _split_objects(dataset, images), images
+        objects, images
     )
 
 
@@ -200,13 +206,9 @@ def write_split(dataset: DetDataset, split: str, handle: BinaryIO) -> None:
         (image_records(images.slice(i, CHUNK), federated) for i in range(0, images.height, CHUNK)),
     )
     handle.write(b',"annotations":')
-    objects = _split_objects(dataset, images)
     _write_array(
         handle,
-        (
-            _annotation_records(objects.slice(i, CHUNK), images)
-            for i in range(0, objects.height, CHUNK)
-        ),
+        (_annotation_records(chunk, images) for chunk in _object_chunks(dataset, images, CHUNK)),
     )
     handle.write(b"}\n")
 

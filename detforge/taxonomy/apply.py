@@ -38,6 +38,7 @@ import polars as pl
 from detforge import schema
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError, InputError
+from detforge.frames import filter_columns
 from detforge.taxonomy.model import Taxonomy
 
 COVERING = ("exact", "synonym")
@@ -93,7 +94,7 @@ def _object_codes(objects: pl.DataFrame, codes: pl.DataFrame) -> pl.DataFrame:
 
 def _check_complete(dataset: DetDataset, taxonomy: Taxonomy, boxes: pl.DataFrame) -> None:
     """Every source class used in the data needs a mapping row (never dropped by omission)."""
-    unmapped_boxes = dataset.objects.select(KEY).filter(boxes["_k"].is_null())
+    unmapped_boxes = filter_columns(dataset.objects, boxes["_k"].is_null(), KEY)
     used = pl.concat(
         [
             unmapped_boxes,
@@ -265,8 +266,18 @@ def _image_labels(dataset: DetDataset, boxes, codes, mapped, stats, per_class):
         .join(mapped.select(*KEY, "_k"), on=KEY)
         .select("_k", pl.lit(True).alias("in_space"))
     )
-    unified = _unified(
-        _evidence(dataset, boxes, mapped, per_class), mapped, in_space, stats, per_class
+    tables = (mapped, in_space, stats, per_class)
+    evidence = _evidence(dataset, boxes, mapped, per_class)
+    # one source at a time (its classes' codes are one range): every group of the query
+    # lies within a source, and the per-(image, class) intermediates of all sources then
+    # never exist at once
+    ranges = mapped.group_by("_s").agg(pl.col("_k").min(), pl.col("_k").max().alias("_k_max"))
+    unified = pl.concat(
+        [
+            _unified(evidence.filter(pl.col("_k").is_between(lo, hi)), *tables)
+            for lo, hi in ranges.sort("_s").select("_k", "_k_max").iter_rows()
+        ]
+        or [_unified(evidence.clear(), *tables)]
     )
     label_code = (
         pl.when(pl.col("status") == "not_exhaustive")
@@ -373,10 +384,6 @@ def apply(dataset: DetDataset, taxonomy: Taxonomy) -> tuple[DetDataset, pl.DataF
     codes = _codes(taxonomy.mapping)
     boxes = _object_codes(dataset.objects, codes)
     _check_complete(dataset, taxonomy, boxes)
-    # filter first, then add the labels: a column chunked unlike the frame's would make
-    # polars rechunk (copy) every column before filtering
-    labelled = boxes["label"].is_not_null()
-    objects = dataset.objects.filter(labelled).with_columns(boxes["label"].filter(labelled))
     mapped = codes.filter(pl.col("label").is_not_null())
     stats = _class_stats(mapped)
     label_spaces, per_class = _label_spaces(dataset.label_spaces, mapped, stats)
@@ -384,6 +391,13 @@ def apply(dataset: DetDataset, taxonomy: Taxonomy) -> tuple[DetDataset, pl.DataF
         dataset, boxes, codes, mapped, stats, per_class
     )
     report = _report(dataset, taxonomy, boxes, codes, lost_negatives, conflicts)
+    # the mapped boxes last: the image-label queries above peak while they run, and the
+    # copy of every box made here need not be alive then
+    labels = boxes["label"]
+    del boxes
+    labelled = labels.is_not_null()
+    objects = filter_columns(dataset.objects.with_columns(labels), labelled)
+    del labels, labelled
     mapped_dataset = dataset.replace(
         objects=objects,
         image_labels=image_labels,
