@@ -11,10 +11,8 @@ int64 hashes of ``(source, source_image_id)``.
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import polars as pl
+import polars_hash  # noqa: F401  (registers the .nchash expression namespace)
 
 BBOX = pl.Array(pl.Float32, 4)
 
@@ -164,21 +162,27 @@ def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     )
 
 
-def stable_id(source: str, key: str) -> int:
-    """Stable non-negative int64 id of ``key`` within ``source`` (blake2b, 63 bits)."""
-    digest = hashlib.blake2b(f"{source}\x1f{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
+#: ids are 63-bit so that they fit int64 (parquet, COCO JSON, every consumer) unsigned
+ID_MASK = 0x7FFF_FFFF_FFFF_FFFF
+
+
+def stable_id_expr(source: str, key: pl.Expr) -> pl.Expr:
+    """Stable non-negative int64 id of each ``key`` within ``source``: xxHash64 of the key
+    (as UTF-8 text) seeded with the xxHash64 of ``source``, top bit cleared. Computed
+    column-wise in Rust (polars-hash): a few ms per million keys, the same everywhere."""
+    seed = pl.select(pl.lit(source).nchash.xxhash64()).item()
+    return (key.cast(pl.String).nchash.xxhash64(seed=seed) & ID_MASK).cast(pl.Int64)
 
 
 def stable_ids(source: str, keys: pl.Series) -> pl.Series:
-    """:func:`stable_id` over a column of keys (any type; compared as strings)."""
-    prefix = f"{source}\x1f".encode()
-    digests = b"".join(
-        hashlib.blake2b(prefix + key.encode(), digest_size=8).digest()
-        for key in keys.cast(pl.String).to_list()
-    )
-    ids = np.frombuffer(digests, "<u8").astype(np.int64) & 0x7FFF_FFFF_FFFF_FFFF
-    return pl.Series(keys.name, ids, dtype=pl.Int64)
+    """:func:`stable_id_expr` over a column of keys (any type; compared as strings)."""
+    frame = keys.to_frame("key")
+    return frame.select(stable_id_expr(source, pl.col("key")).alias(keys.name)).to_series()
+
+
+def stable_id(source: str, key: str) -> int:
+    """:func:`stable_id_expr` of one key."""
+    return stable_ids(source, pl.Series([key]))[0]
 
 
 def bbox_columns(objects: pl.DataFrame | pl.LazyFrame):

@@ -1,4 +1,5 @@
-"""detforge has polars' jemalloc hand freed pages back at once (see detforge/__init__.py)."""
+"""Freed memory goes back to the system: polars' jemalloc (detforge/__init__.py) and the C
+heap after bulk parsing (detforge.memory)."""
 
 import os
 import subprocess
@@ -31,3 +32,23 @@ def test_freed_table_memory_goes_back_to_the_system() -> None:
 def test_a_users_allocator_setting_wins() -> None:
     held, after = _held_and_after({**os.environ, "_RJEM_MALLOC_CONF": "dirty_decay_ms:60000"})
     assert held - after < 40, (held, after)
+
+
+TRIM_CHILD = """
+from detforge.memory import release_free_heap
+def rss(): return int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20
+blocks = [bytes(1000) + bytes([i % 256]) for i in range(200_000)]  # C-heap blocks, ~200 MB
+last = blocks[-1]  # keeps the heap's top in use: glibc cannot shrink it by itself
+del blocks
+freed = rss()
+release_free_heap()
+print(freed, rss())
+"""
+
+
+def test_release_free_heap_returns_freed_c_heap_pages() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", TRIM_CHILD], capture_output=True, text=True, check=True
+    )
+    freed, after = map(int, done.stdout.split())
+    assert freed - after > 150, (freed, after)

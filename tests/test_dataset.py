@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+import xxhash
 
 from detforge import schema
 from detforge.dataset import DatasetError, DetDataset
@@ -90,8 +91,18 @@ def test_stable_ids_are_stable_and_source_scoped():
     assert schema.stable_id("lvis", "1") == schema.stable_id("lvis", "1")
     assert schema.stable_id("lvis", "1") != schema.stable_id("coco", "1")
     ids = schema.stable_ids("lvis", pl.Series([1, 2]))
+    assert ids.dtype == pl.Int64
     assert ids.to_list() == [schema.stable_id("lvis", "1"), schema.stable_id("lvis", "2")]
     assert (ids >= 0).all()
+
+
+def test_stable_ids_are_the_reference_xxhash64_of_the_key_seeded_by_the_source():
+    keys = ["1", "train/123456", "", "0001eeaf4aed83f9", "ünïcödé/画像", "x" * 300]
+    seed = xxhash.xxh64_intdigest(b"objects365")
+    expected = [
+        xxhash.xxh64_intdigest(key.encode(), seed=seed) & 0x7FFF_FFFF_FFFF_FFFF for key in keys
+    ]
+    assert schema.stable_ids("objects365", pl.Series(keys)).to_list() == expected
 
 
 def test_conform_rejects_unknown_columns():

@@ -28,7 +28,7 @@ from faster_coco_eval import COCO, COCOeval_faster
 from detforge.dataset import DetDataset
 from detforge.evaluators import federated
 from detforge.evaluators.matches import matches
-from detforge.gcpause import gc_paused
+from detforge.memory import gc_paused
 
 
 @dataclasses.dataclass(frozen=True)

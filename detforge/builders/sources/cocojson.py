@@ -18,6 +18,7 @@ from detforge.builders.sources import common, jsonchunks
 from detforge.builders.sources.coco_boxes import from_coco_xywh
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
+from detforge.memory import release_free_heap
 
 IMAGE_KEYS: dict[str, pl.DataType] = {
     "id": pl.Int64,
@@ -172,8 +173,11 @@ def parse(
     _records(file, data, "annotations")  # present (and a list) at the top level
     categories = categories_frame(file, _records(file, data, "categories"), source, category_extra)
     image_frame = columns(file, "images", images, {**IMAGE_KEYS, **image_keys})
+    del data, images  # the parsed dicts: their memory goes back below
     # one contiguous copy now, rather than a rechunk inside each later join and filter
     annotations = pl.concat(chunks, rechunk=True) if chunks else _annotation_frame(file, 0, [])
+    del chunks
+    release_free_heap()
     return Parsed(file, image_frame, annotations, categories)
 
 
@@ -199,7 +203,7 @@ def _checked_images(
     if check_files:
         common.check_files_exist(file, images, image_root)
     return images.with_columns(
-        common.stable_ids(source, images["source_image_id"]).alias("image_id")
+        schema.stable_id_expr(source, pl.col("source_image_id")).alias("image_id")
     )
 
 
@@ -224,10 +228,11 @@ def _checked_objects(
     )
     boxes = anns.join(sizes, on="image_id", how="left").with_columns(from_coco_xywh())
     boxes, quarantine = common.clip_boxes(boxes, source, file, "id")
-    keys = boxes.select(pl.lit(f"{split}/") + pl.col("id").cast(pl.String)).to_series()
     objects = boxes.select(
         pl.col("_iid").alias("image_id"),
-        common.stable_ids(source, keys).alias("object_id"),
+        schema.stable_id_expr(source, pl.lit(f"{split}/") + pl.col("id").cast(pl.String)).alias(
+            "object_id"
+        ),
         pl.lit(source).alias("source"),
         pl.col("category_id").cast(pl.String).alias("source_label"),
         "x1",

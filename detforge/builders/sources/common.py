@@ -23,9 +23,6 @@ from detforge.errors import InputError
 
 #: relative tolerance before a coordinate counts as "outside the image" (float noise)
 OUTSIDE_TOLERANCE = 1e-6
-#: keys hashed per :func:`schema.stable_ids` call: it makes a Python string of every key,
-#: so hashing a million keys at once would hold a million strings
-ID_CHUNK = 1 << 16
 
 
 def load_json(path: Path) -> Any:
@@ -161,15 +158,6 @@ def make_dataset_tables(objects: pl.DataFrame) -> pl.DataFrame:
     corners = corners.reshape(objects.height, 4)
     bbox = pl.Series("bbox", corners, dtype=schema.BBOX)
     return objects.drop("x1", "y1", "x2", "y2").with_columns(bbox)
-
-
-def stable_ids(source: str, keys: pl.Series) -> pl.Series:
-    """:func:`schema.stable_ids` of ``keys``, :data:`ID_CHUNK` keys at a time."""
-    if len(keys) <= ID_CHUNK:
-        return schema.stable_ids(source, keys)
-    return pl.concat(
-        schema.stable_ids(source, keys.slice(i, ID_CHUNK)) for i in range(0, len(keys), ID_CHUNK)
-    )
 
 
 def source_categories(frame: pl.DataFrame, source: str) -> pl.DataFrame:

@@ -24,7 +24,7 @@ import orjson
 
 from detforge.builders.sources import common
 from detforge.errors import InputError
-from detforge.gcpause import gc_paused
+from detforge.memory import gc_paused
 
 Convert = Callable[[int, Any], Any]
 

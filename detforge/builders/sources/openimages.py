@@ -196,7 +196,7 @@ def _images(
     images = image_ids.unique().sort().to_frame("ImageID")
     images = images.with_columns(
         (_image_dir(image_root, split) + pl.col("ImageID") + pl.lit(".jpg")).alias("file_name"),
-        common.stable_ids(SOURCE, images["ImageID"]).alias("image_id"),
+        schema.stable_id_expr(SOURCE, pl.col("ImageID")).alias("image_id"),
     )
     common.check_paths(file, images, "ImageID", "file_name")
     if not check_files:
@@ -214,11 +214,12 @@ def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame,
     boxes = boxes.rename({"XMin": "x1", "XMax": "x2", "YMin": "y1", "YMax": "y2"})
     boxes = boxes.with_columns(pl.format("line {}", pl.col("_row")).alias("_record"))
     boxes, quarantine = common.clip_boxes(boxes, SOURCE, file, "_record")
-    keys = boxes.select(pl.format(f"{split}/{{}}", pl.col("_row") - 2)).to_series()
     area = (pl.col("x2") - pl.col("x1")) * pl.col("width") * (pl.col("y2") - pl.col("y1"))
     objects = boxes.select(
         "image_id",
-        common.stable_ids(SOURCE, keys).alias("object_id"),
+        schema.stable_id_expr(SOURCE, pl.format(f"{split}/{{}}", pl.col("_row") - 2)).alias(
+            "object_id"
+        ),
         pl.lit(SOURCE).alias("source"),
         pl.col("LabelName").alias("source_label"),
         "x1",
