@@ -42,10 +42,19 @@ SORT_KEYS: dict[str, list[str]] = {
 StageFn = Callable[[], tuple[DetDataset, dict[str, pl.DataFrame]]]
 
 
+def sorted_by(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """``frame`` stably sorted by ``keys`` (nulls last); ``frame`` itself when already in
+    that order, as a stage that filters its sorted input leaves it: a sort copies every
+    column, and at a stage's end the copy would sit beside its input and output."""
+    order = frame.select(pl.arg_sort_by(keys, nulls_last=True, maintain_order=True)).to_series()
+    in_order = (order == pl.int_range(0, frame.height, dtype=order.dtype, eager=True)).all()
+    return frame if in_order else frame[order]
+
+
 def canonical(dataset: DetDataset) -> DetDataset:
     """``dataset`` with every table sorted by content and in one chunk (byte-stable parquet)."""
     tables = {
-        name: frame.sort(SORT_KEYS[name], nulls_last=True, maintain_order=True).rechunk()
+        name: sorted_by(frame, SORT_KEYS[name]).rechunk()
         for name, frame in dataset.tables().items()
     }
     return dataset.replace(**tables)
