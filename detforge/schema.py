@@ -194,4 +194,4 @@ def bbox_columns(objects: pl.DataFrame | pl.LazyFrame):
 
 def bbox_from_columns(x1: pl.Expr, y1: pl.Expr, x2: pl.Expr, y2: pl.Expr) -> pl.Expr:
     """The ``bbox`` array expression from four coordinate expressions."""
-    return pl.concat_list(x1, y1, x2, y2).cast(pl.List(pl.Float32)).list.to_array(4).alias("bbox")
+    return pl.concat_arr(x1, y1, x2, y2).cast(BBOX).alias("bbox")

@@ -43,10 +43,8 @@ def coco_boxes(objects: pl.DataFrame, images: pl.DataFrame) -> pl.DataFrame:
     """``objects`` (of ``images``) with ``bbox`` replaced by absolute ``[x, y, w, h]``
     (float64 list, rounded to 0.01 px: the float32 normalised boxes carry no more)."""
     return (
-        to_coco_xywh(objects, images)
-        .with_columns(
-            pl.col("coco_bbox").arr.to_list().list.eval(pl.element().round(2)).alias("bbox")
-        )
+        to_coco_xywh(objects, images, decimals=2)
+        .with_columns(pl.col("coco_bbox").arr.to_list().alias("bbox"))
         .drop("coco_bbox")
     )
 
