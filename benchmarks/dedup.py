@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from detforge.builders.dedup import engines, hash_images, near_pairs, synth
-from detforge.builders.dedup.hashing import hash_batch
+from detforge.builders.dedup.phash import hash_batch
 
 VARIANTS = ("resized", "reencoded", "brightened", "all")
 

@@ -89,7 +89,7 @@ def test_train_copies_of_eval_images_are_dropped(tmp_path: Path) -> None:
 
 
 def test_exact_only_and_reuses_dedup_hashes(tmp_path: Path, monkeypatch) -> None:
-    from detforge.builders.dedup import hashing
+    from detforge.builders.dedup import phash
 
     rng = np.random.default_rng(22)
     p = [synth.photo(rng, 160, 120) for _ in range(2)]
@@ -99,7 +99,7 @@ def test_exact_only_and_reuses_dedup_hashes(tmp_path: Path, monkeypatch) -> None
         [("t", "train", synth.resized(p[0], 0.5)), ("v", "val", p[0]), ("u", "train", p[1])],
     )
     deduped, _ = dedup(dataset, DedupConfig(), workers=1)
-    monkeypatch.setattr(hashing, "hash_file", lambda path: (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setattr(phash, "hash_file", lambda path: (_ for _ in ()).throw(AssertionError))
     exact_only = DedupConfig(phash_distance=-1)
     _, report = decontaminate(deduped, {}, exact_only, workers=1)
     assert report.height == 0

@@ -11,8 +11,8 @@ import pytest
 from detforge import schema
 from detforge.builders.dedup import DedupConfig, dedup, hash_images, synth
 from detforge.builders.dedup.engines import EngineError, run_batches
-from detforge.builders.dedup.hashing import hash_batch
 from detforge.builders.dedup.mih import hamming
+from detforge.builders.dedup.phash import hash_batch
 from detforge.dataset import DetDataset
 
 CATEGORIES = pl.DataFrame({"id": [0, 1, 2, 3, 4], "name": ["cat", "dog", "car", "tree", "cup"]})
@@ -225,14 +225,14 @@ def test_unreadable_image_is_reported_not_dropped(tmp_path: Path) -> None:
 
 
 def test_hash_cache_skips_unchanged_files(tmp_path: Path, monkeypatch) -> None:
-    from detforge.builders.dedup import hashing
+    from detforge.builders.dedup import phash
 
     rng = np.random.default_rng(1)
     paths = [synth.save(synth.photo(rng, 96, 64), tmp_path / f"{k}.jpg") for k in range(3)]
     first = hash_images(paths, engine="process", workers=1, cache_dir=tmp_path / "cache")
     read = []
-    real = hashing.hash_file
-    monkeypatch.setattr(hashing, "hash_file", lambda p: read.append(p) or real(p))
+    real = phash.hash_file
+    monkeypatch.setattr(phash, "hash_file", lambda p: read.append(p) or real(p))
     again = hash_images(paths, engine="process", workers=1, cache_dir=tmp_path / "cache")
     assert again.equals(first) and read == []
     synth.save(synth.photo(rng, 96, 64), paths[1])
@@ -286,14 +286,34 @@ def test_unknown_engine_is_a_clear_error() -> None:
 
 
 def test_matching_off_reads_no_file(tmp_path: Path, monkeypatch) -> None:
-    from detforge.builders.dedup import hashing
+    from detforge.builders.dedup import phash
 
     dataset, _ = build_dataset(tmp_path)
-    monkeypatch.setattr(hashing, "hash_file", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(phash, "hash_file", lambda path: pytest.fail(f"read {path}"))
     out, report = dedup(dataset, DedupConfig(exact=False, phash_distance=-1), workers=1)
     assert report.height == 0
     assert out.images.drop("sha256", "phash").equals(dataset.images.drop("sha256", "phash"))
     assert out.objects.equals(dataset.objects)
+
+
+def test_only_reading_a_file_loads_opencv(tmp_path: Path) -> None:
+    # OpenCV is ~35 MiB resident: annotation-only builds (nothing to hash) never load it
+    import subprocess
+    import sys
+
+    photo = synth.save(synth.photo(np.random.default_rng(3), 64, 48), tmp_path / "a.jpg")
+    code = (
+        "import sys, detforge.builders.pipeline, detforge.builders.decontaminate\n"
+        "from detforge.builders.dedup import hash_images\n"
+        "hash_images([])\n"
+        "print('cv2' in sys.modules)\n"
+        "hash_images([sys.argv[1]])\n"
+        "print('cv2' in sys.modules)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(photo)], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["False", "True"]
 
 
 def test_bad_config_is_a_clear_error() -> None:

@@ -10,8 +10,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from detforge.builders.dedup import hash_images, near_pairs, phash_pixels, synth
+from detforge.builders.dedup import hash_images, near_pairs, synth
 from detforge.builders.dedup.mih import chunk_bounds, hamming
+from detforge.builders.dedup.phash import phash_pixels
 
 PAIRS = pl.Schema({"i": pl.Int64, "j": pl.Int64, "distance": pl.Int32})
 

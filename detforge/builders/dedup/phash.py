@@ -1,0 +1,84 @@
+"""One image file's hashes: SHA-256 and the 64-bit DCT pHash.
+
+The perceptual hash is the 64-bit DCT pHash of ``imagehash.phash``: the image
+in 8-bit grayscale, resized to 32x32, a 2-D DCT-II, the top-left 8x8
+coefficients (DC included) thresholded at their median (``> median``), bits
+read row-major with the first coefficient as the most significant bit, so
+``phash == int(str(imagehash.phash(img)), 16)`` on the same 32x32 input.
+
+Decoding dominates the cost, so JPEGs are decoded at 1/8, 1/4 or 1/2 size by
+libjpeg (OpenCV ``IMREAD_REDUCED_GRAYSCALE_*``, the largest reduction that
+keeps the short side >= 32 px) and shrunk with ``INTER_AREA``; the file is
+read once for the SHA-256, the header size and the decode.
+
+Only processes that hash images import this module (and OpenCV with it, ~35 MiB
+resident): annotation-only builds never load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import polars as pl
+from PIL import Image
+
+from detforge.builders.dedup.hashing import HASHES
+
+HASH_SIDE = 32
+HASH_BITS = 8
+
+_REDUCED = ((8, cv2.IMREAD_REDUCED_GRAYSCALE_8), (4, cv2.IMREAD_REDUCED_GRAYSCALE_4))
+_REDUCED += ((2, cv2.IMREAD_REDUCED_GRAYSCALE_2), (1, cv2.IMREAD_GRAYSCALE))
+
+# cv2.dct is orthonormal; scipy.fftpack's (imagehash's) is not. Their ratio is a
+# constant except on row/column 0, so rescaling those keeps the median test identical.
+_SCIPY_SCALE = np.ones((HASH_BITS, HASH_BITS))
+_SCIPY_SCALE[0, :] *= np.sqrt(2.0)
+_SCIPY_SCALE[:, 0] *= np.sqrt(2.0)
+_BIT_WEIGHTS = np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)
+
+
+def phash_pixels(gray32: np.ndarray) -> int:
+    """The 64-bit pHash of a 32x32 grayscale array (imagehash's definition)."""
+    dct = cv2.dct(np.asarray(gray32, dtype=np.float64))[:HASH_BITS, :HASH_BITS] * _SCIPY_SCALE
+    bits = (dct > np.median(dct)).ravel()
+    return int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0)))
+
+
+def _reduced_flag(width: int, height: int) -> int:
+    """The largest libjpeg reduction whose decoded short side stays >= 32 px."""
+    short = min(width, height)
+    for factor, flag in _REDUCED:
+        if -(-short // factor) >= HASH_SIDE:
+            return flag | cv2.IMREAD_IGNORE_ORIENTATION
+    return cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def hash_file(path: str) -> tuple[str | None, int | None, int | None, int | None, str | None]:
+    """``(sha256, phash, width, height, error)`` of one image file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, None, None, None, f"unreadable: {exc.strerror or exc}"
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        # EXIF orientation is ignored here and below, as annotations use stored pixels.
+        width, height = Image.open(io.BytesIO(data)).size
+    except Exception as exc:  # PIL raises many types for a bad header
+        return sha, None, None, None, f"not an image: {exc}"
+    gray = cv2.imdecode(np.frombuffer(data, np.uint8), _reduced_flag(width, height))
+    if gray is None:
+        return sha, None, width, height, "not decodable by OpenCV"
+    small = cv2.resize(gray, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    return sha, phash_pixels(small), width, height, None
+
+
+def hash_batch(paths: Sequence[str]) -> pl.DataFrame:
+    """:data:`HASHES` rows for ``paths`` (the unit of work an engine hands a worker)."""
+    rows = [(p, *hash_file(p)) for p in paths]
+    return pl.DataFrame(rows, schema=HASHES, orient="row")
