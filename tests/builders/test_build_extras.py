@@ -9,7 +9,7 @@ import pytest
 
 from detforge.errors import DetforgeError
 from detforge.extras import MissingExtraError, require
-from tests.build.conftest import REPO, tiny_build_args
+from tests.builders.conftest import REPO, tiny_build_args
 
 
 def test_require_returns_an_installed_module() -> None:

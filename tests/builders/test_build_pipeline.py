@@ -13,7 +13,7 @@ import pytest
 from detforge.builders.pipeline import build, resolve_roots
 from detforge.builders.recipe import RecipeError, load_recipe
 from detforge.dataset import DetDataset
-from tests.build.conftest import run_cli, tiny_build_args
+from tests.builders.conftest import run_cli, tiny_build_args
 
 
 def output_hashes(out: Path) -> dict[str, str]:

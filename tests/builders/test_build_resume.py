@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from detforge.builders.pipeline import PAUSE_ENV
-from tests.build.conftest import REPO, tiny_build_args
-from tests.build.test_build_pipeline import output_hashes
+from tests.builders.conftest import REPO, tiny_build_args
+from tests.builders.test_build_pipeline import output_hashes
 
 
 def _start(tiny_root: Path, out: Path, pause: str | None) -> subprocess.Popen:

@@ -6,7 +6,7 @@ import polars as pl
 
 from detforge.builders.dedup import DedupConfig, dedup
 from detforge.builders.export_coco import split_frames
-from tests.build.test_dedup import build_dataset
+from tests.builders.test_dedup import build_dataset
 
 
 def _label(image: dict, source: str, label: int, status: str) -> dict:

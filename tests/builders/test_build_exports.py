@@ -10,7 +10,7 @@ import pytest
 
 from detforge.builders import export_coco
 from detforge.dataset import DetDataset
-from tests.build.conftest import CLASSES
+from tests.builders.conftest import CLASSES
 
 
 def _source_boxes(tiny_root: Path, split: str) -> set[tuple[str, int, tuple[float, ...]]]:

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from detforge.dataset import DetDataset
-from tests.build.conftest import run_cli
+from tests.builders.conftest import run_cli
 
 
 @pytest.fixture(scope="session")
