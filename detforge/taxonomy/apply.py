@@ -10,24 +10,25 @@ Semantics (every source class ``s`` mapped to unified class ``u`` is a subset of
   from ``objects`` (every later stage wants labelled boxes) and counted in the
   drop report. Images are kept even when they lose every box: their
   annotation facts (label spaces, negatives) still hold.
-- ``u`` is *complete* on an image (all its instances boxed) when a covering
-  set of its source classes is complete there: one ``exact``/``synonym``
-  class, or every ``merge`` class when the source has no exact one. ``parent``
-  classes never cover. A source class is complete where it is in the
-  source's label space, has a positive/negative verified label, or has a box
-  (the federated rule), and is not ``not_exhaustive``.
-- ``label_spaces``: ``u`` is exhaustive for a source when its label-space
-  classes cover ``u`` (Objects365: exact/synonym/merge targets, not
-  parent-only ones). One row per covering source class.
+- ``u`` is *complete* on an image (all its instances boxed) when its covering set of
+  source classes is complete there: any one ``exact``/``synonym`` class when the source
+  feeds ``u`` no ``merge`` class; otherwise EVERY ``exact``/``synonym`` and ``merge``
+  class of the source feeding ``u`` (LVIS ``pillow`` complete says nothing about
+  ``cushion``, merged into it). ``parent`` classes never cover. A source class is complete
+  where it is in the source's label space, has a positive/negative verified label, or has
+  a box (the federated rule), and is not ``not_exhaustive``.
+- ``label_spaces``: ``u`` is exhaustive for a source when its label-space classes cover
+  ``u`` (Objects365: exact/synonym/merge targets, not parent-only ones). One row per
+  covering source class.
 - ``image_labels`` per (image, ``u``): present (a box, a positive or a
   not_exhaustive label of any feeding class) but not complete →
   ``not_exhaustive`` (e.g. a box of a parent-mapped class); present, complete
   and verified positive → ``positive``; ``negative`` when nothing says ``u`` is
-  present and a covering set says it is absent: one ``exact``/``synonym``
-  negative (no sedan does not mean no car; no Man does not mean no person), or
-  negatives of every merge class. Other merge/parent negatives are dropped and
-  counted; negative-vs-present conflicts keep the presence (as ``not_exhaustive``)
-  and are reported.
+  present and the covering set says it is absent: one ``exact``/``synonym`` negative
+  without merge classes (no sedan does not mean no car; no Man does not mean no
+  person), else negatives (or the label space) of every class of the covering set.
+  Other negatives are dropped and counted; negative-vs-present conflicts keep the
+  presence (as ``not_exhaustive``) and are reported.
   Label-space classes need no rows (absent = negative there already).
 """
 
@@ -57,7 +58,9 @@ REPORT = pl.Schema(
     }
 )
 DROPPED_CLASS = "class dropped"
-NEGATIVE_NOT_IMPLIED = "negative of a merge/parent class does not imply the unified class"
+NEGATIVE_NOT_IMPLIED = (
+    "negative does not imply the unified class (parent class, or merge set not all negative)"
+)
 CONFLICT = "negative contradicted by presence"
 
 KEY = ["source", "source_label"]
@@ -130,10 +133,12 @@ def _class_stats(mapped: pl.DataFrame) -> pl.DataFrame:
 
 
 def _covers(exact: pl.Expr, merges: pl.Expr) -> pl.Expr:
-    """A set of complete source classes covers ``u``: an exact one, or all merge ones."""
-    return (exact > 0) | (
-        (pl.col("n_exact") == 0) & (pl.col("n_merge") > 0) & (merges == pl.col("n_merge"))
-    )
+    """Complete source classes (``exact`` exact/synonym ones, ``merges`` merge ones) cover
+    ``u``: one exact class where the source has no merge class for ``u``, else every exact
+    and merge class (a merge class and an exact one are disjoint parts of ``u``)."""
+    alone = (pl.col("n_merge") == 0) & (exact > 0)
+    every = (pl.col("n_merge") > 0) & (exact == pl.col("n_exact")) & (merges == pl.col("n_merge"))
+    return alone | every
 
 
 def _label_spaces(label_spaces: pl.DataFrame, mapped: pl.DataFrame, stats: pl.DataFrame):
@@ -151,7 +156,7 @@ def _label_spaces(label_spaces: pl.DataFrame, mapped: pl.DataFrame, stats: pl.Da
     covered = per_class.filter("space_covered").select("_s", "label")
     rows = space.join(covered, on=["_s", "label"]).select(*KEY, "label").sort(*KEY, "label")
     return schema.conform(rows, "label_spaces"), per_class.select(
-        "_s", "label", "space_merge", "space_covered"
+        "_s", "label", "space_exact", "space_merge", "space_covered"
     )
 
 
@@ -190,11 +195,25 @@ def _evidence(dataset: DetDataset, boxes: pl.DataFrame, mapped, per_class) -> pl
     return pl.concat([labels, boxed]).group_by("image_id", "_k").agg(pl.col(*flags).any())
 
 
+def _said_absent() -> pl.Expr:
+    """The source verified ``u`` absent: an exact/synonym negative where no merge class
+    feeds ``u``, else a negative (or the label space, without a box) for every
+    exact/synonym and merge class of the source that feeds it."""
+    every = (
+        pl.col("neg_cover") + pl.col("space_exact") + pl.col("space_merge") - pl.col("space_boxed")
+    ) == pl.col("n_exact") + pl.col("n_merge")
+    return pl.when(pl.col("n_merge") == 0).then(pl.col("neg_exact")).otherwise(every)
+
+
 def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.DataFrame:
     """Per (image, source, unified class) with a status: the status and the source
     classes (``_k``) behind it. One lazy query whose result holds only the rows with
     a status (most boxed classes need none): as one lazy query, polars never holds the
-    intermediate per-box frames the eager group-bys over ~one row per box would."""
+    intermediate per-box frames the eager group-bys over ~one row per box would.
+
+    Classes in the label space are counted once, through ``space_exact``/``space_merge``
+    (most of them have no evidence row on a given image)."""
+    covering = pl.col("exact") | pl.col("merge")
     per_source_class = (
         evidence.join(mapped.lazy().select("_k", "_s", "label", "exact", "merge"), on="_k")
         .join(in_space.lazy(), on="_k", how="left")
@@ -215,7 +234,10 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
         & ~(pl.col("present") & pl.col("negative"))
         & (
             pl.col("space_covered")
-            | _covers(pl.col("exact_complete"), pl.col("merge_complete") + pl.col("space_merge"))
+            | _covers(
+                pl.col("exact_complete") + pl.col("space_exact"),
+                pl.col("merge_complete") + pl.col("space_merge"),
+            )
         )
     )
     status = (
@@ -230,17 +252,18 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
         )
         .then(pl.lit("negative"))
     )
+    outside_space = ~pl.col("in_space")
     return (
         per_source_class.group_by("image_id", "_s", "label")
         .agg(
             pl.col("present").any(),
             pl.col("ne").any(),
             pl.col("pos").any(),
-            pl.col("negative").any(),
-            (pl.col("complete") & pl.col("exact")).sum().alias("exact_complete"),
-            (pl.col("complete") & pl.col("merge") & ~pl.col("in_space"))
-            .sum()
-            .alias("merge_complete"),
+            pl.col("negative").any().alias("neg_exact"),
+            (pl.col("neg") & covering & outside_space).sum().alias("neg_cover"),
+            (pl.col("present") & covering & pl.col("in_space")).sum().alias("space_boxed"),
+            (pl.col("complete") & pl.col("exact") & outside_space).sum().alias("exact_complete"),
+            (pl.col("complete") & pl.col("merge") & outside_space).sum().alias("merge_complete"),
             pl.col("_k").filter("present").min().alias("present_k"),
             pl.col("_k").filter("pos").min().alias("pos_k"),
             pl.coalesce(
@@ -250,7 +273,11 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
         )
         .join(stats.lazy(), on=["_s", "label"])
         .join(per_class.lazy(), on=["_s", "label"], how="left")
-        .with_columns(pl.col("space_merge").fill_null(0), pl.col("space_covered").fill_null(False))
+        .with_columns(
+            pl.col("space_exact", "space_merge").fill_null(0),
+            pl.col("space_covered").fill_null(False),
+        )
+        .with_columns(_said_absent().alias("negative"))
         .with_columns(complete.alias("complete"))
         .with_columns(status.alias("status"))
         .filter(pl.col("status").is_not_null())
@@ -301,18 +328,25 @@ def _image_labels(dataset: DetDataset, boxes, codes, mapped, stats, per_class):
         .join(sources, on="_s", how="left", maintain_order="left")
         .select("image_id", "source", "source_label", "label")
     )
-    # negatives come from image labels only: the small table, not the per-box evidence
+    # negatives come from image labels only: the small table, not the per-box evidence;
+    # a negative is lost where it left no negative row, was not reported as a conflict,
+    # and its class is not already exhaustive through the label space
+    settled = pl.concat(
+        [
+            translated.filter(pl.col("status") == "negative").select("image_id", "label"),
+            conflicts.select("image_id", "label"),
+        ]
+    )
     lost_negatives = (
         dataset.image_labels.filter(pl.col("status") == "negative")
         .select("image_id", *KEY)
-        .join(mapped.filter(~pl.col("exact")), on=KEY)
+        .join(mapped.select(*KEY, "_s", "label"), on=KEY)
+        .join(
+            per_class.filter("space_covered").select("_s", "label"), on=["_s", "label"], how="anti"
+        )
         .select("image_id", *KEY, "label")
         .unique()
-        .join(
-            translated.filter(pl.col("status") == "negative").select("image_id", "label"),
-            on=["image_id", "label"],
-            how="anti",
-        )
+        .join(settled, on=["image_id", "label"], how="anti")
     )
     return schema.conform(translated, "image_labels"), lost_negatives, conflicts
 

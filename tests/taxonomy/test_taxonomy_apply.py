@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from taxonomy_fixtures import image_id, make_dataset, make_taxonomy
+from taxonomy_fixtures import CLASSES, MAPPING, image_id, make_dataset, make_taxonomy
 
 from detforge.errors import DetforgeError, InputError
-from detforge.taxonomy import apply
+from detforge.taxonomy import UnifiedClass, apply
 from detforge.taxonomy.apply import CONFLICT, DROPPED_CLASS, NEGATIVE_NOT_IMPLIED
 
 O365_ALL = [("objects365", str(i)) for i in range(1, 8)]
+# an exact class and a merge class of one source beside each other: pillow = pillow ∪ cushion
+PILLOW = 7
+PILLOW_ROWS = [
+    ("lvis", "6", "pillow", "pillow", "exact"),
+    ("lvis", "7", "cushion", "pillow", "merge"),
+    ("objects365", "8", "Pillow", "pillow", "exact"),
+    ("objects365", "9", "Cushion", "pillow", "merge"),
+]
+
+
+@pytest.fixture
+def pillows():
+    """The toy taxonomy plus ``pillow`` fed by an exact and a merge class per source."""
+    return make_taxonomy(
+        mapping=MAPPING + PILLOW_ROWS, classes=[*CLASSES, UnifiedClass(PILLOW, "pillow")]
+    )
 
 
 def labels_of(dataset) -> dict[tuple[str, int], str]:
@@ -210,3 +226,68 @@ def test_deterministic(toy):
     assert first[0].image_labels.equals(second[0].image_labels)
     assert first[1].equals(second[1])
     assert image_id("lvis", "l1") in first[0].image_labels["image_id"].to_list()
+
+
+def test_merge_beside_exact_needs_every_class_of_the_source(pillows):
+    # LVIS pillow (exact) and cushion (merge) both feed pillow: "no pillow" alone says
+    # nothing about cushions, so it is no negative of the unified class
+    ds = make_dataset(
+        images=[("lvis", k) for k in ("p1", "p2", "p3", "p4", "p5", "p6")],
+        boxes=[
+            ("lvis", "p3", "7"),
+            ("lvis", "p4", "6"),
+            ("lvis", "p5", "6"),
+            ("lvis", "p6", "7"),
+        ],
+        labels=[
+            ("lvis", "p1", "6", "negative"),
+            ("lvis", "p2", "6", "negative"),
+            ("lvis", "p2", "7", "negative"),  # both verified absent: no pillow at all
+            ("lvis", "p3", "6", "negative"),  # no pillow, cushions boxed: complete
+            ("lvis", "p5", "7", "negative"),  # pillows boxed, no cushion: complete
+            ("lvis", "p6", "6", "negative"),
+            ("lvis", "p6", "7", "negative"),  # contradicted by the cushion box
+        ],
+    )
+    mapped, report = apply(ds, pillows)
+    assert labels_of(mapped) == {
+        ("p2", PILLOW): "negative",
+        ("p4", PILLOW): "not_exhaustive",  # a pillow box says nothing about cushions
+        ("p6", PILLOW): "not_exhaustive",
+    }
+    negative = mapped.image_labels.filter(pl.col("status") == "negative")
+    assert negative["source_label"].to_list() == ["6"]  # the exact class names the row
+    # "no pillow" on p1 and p3 became no negative of the unified class (p3: cushions boxed)
+    lost = report_row(report, NEGATIVE_NOT_IMPLIED, "6")
+    assert (lost["image_labels"], lost["images"], lost["relation"]) == (2, 2, "exact")
+    conflict = report_row(report, CONFLICT, "6")
+    assert conflict["images"] == 1
+    assert report.filter(pl.col("reason") == CONFLICT).height == 1  # p3 is no conflict
+
+
+def test_merge_beside_exact_label_space_needs_every_class(pillows):
+    only_exact = make_dataset(images=[("objects365", "a")], spaces=[("objects365", "8")])
+    assert PILLOW not in apply(only_exact, pillows)[0].label_spaces["label"].to_list()
+    both = make_dataset(
+        images=[("objects365", "a")],
+        boxes=[("objects365", "a", "9")],
+        spaces=[("objects365", "8"), ("objects365", "9")],
+    )
+    mapped, _ = apply(both, pillows)
+    assert sorted(mapped.label_spaces.filter(pl.col("label") == PILLOW)["source_label"]) == [
+        "8",
+        "9",
+    ]
+    assert mapped.image_labels.height == 0  # exhaustive: the box needs no row
+
+
+def test_merge_set_completed_by_label_space_and_negative(pillows):
+    # Pillow exhaustive through the label space, Cushion verified absent on one image
+    ds = make_dataset(
+        images=[("objects365", "a"), ("objects365", "b")],
+        labels=[("objects365", "a", "9", "negative")],
+        spaces=[("objects365", "8")],
+    )
+    mapped, report = apply(ds, pillows)
+    assert labels_of(mapped) == {("a", PILLOW): "negative"}
+    assert report.filter(pl.col("reason") == NEGATIVE_NOT_IMPLIED).height == 0
