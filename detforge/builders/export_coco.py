@@ -188,6 +188,7 @@ def write_split(dataset: DetDataset, split: str, handle: BinaryIO) -> None:
         "info": {
             "description": f"{dataset.meta.get('recipe', 'detforge')} ({split})",
             "taxonomy": dataset.meta.get("taxonomy"),
+            "taxonomy_fingerprint": dataset.meta.get("taxonomy_fingerprint"),
             "category_ids": "unified class id + 1",
         },
         "licenses": [],

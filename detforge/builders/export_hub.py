@@ -315,7 +315,7 @@ def card(dataset: DetDataset, recipe: Recipe, report_md: str, nbytes: dict[str, 
 # {recipe.name}
 
 A unified object-detection dataset merged by [detforge](https://pypi.org/project/detforge/)
-from {names} into the `{recipe.taxonomy}` taxonomy ({dataset.categories.height} classes;
+from {names} into the `{recipe.taxonomy}` taxonomy{report.revision(dataset)} ({dataset.categories.height} classes;
 `taxonomy/classes.csv`, and `taxonomy/mapping.csv` for what became of every source class).
 
 ## How it was built

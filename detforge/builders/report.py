@@ -130,6 +130,12 @@ def hashing_gaps(meta: dict) -> pl.DataFrame:
     return frame.filter(pl.col("images") > 0)
 
 
+def revision(dataset: DetDataset) -> str:
+    """`` (revision `<first 12 hex of its fingerprint>`)`` of the taxonomy the build mapped onto."""
+    fingerprint = dataset.meta.get("taxonomy_fingerprint")
+    return f" (revision `{fingerprint[:12]}`)" if fingerprint else ""
+
+
 def body(
     dataset: DetDataset, reports: dict[str, pl.DataFrame], counts: pl.DataFrame, recipe: Recipe
 ) -> str:
@@ -145,7 +151,7 @@ def body(
         else "_none found among the checked images_ (see Hashing coverage: some were not)\n"
     )
     out = [
-        f"Recipe `{recipe.name}`, taxonomy `{recipe.taxonomy}` "
+        f"Recipe `{recipe.name}`, taxonomy `{recipe.taxonomy}`{revision(dataset)} "
         f"({dataset.categories.height} classes): {dataset.images.height:,} images, "
         f"{dataset.objects.height:,} boxes.\n",
         "### Images and boxes after each stage\n",

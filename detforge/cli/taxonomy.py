@@ -35,9 +35,10 @@ def show(
     from rich.markup import escape
     from rich.table import Table
 
-    from detforge.taxonomy import load
+    from detforge.taxonomy import fingerprint, load
 
     tax = load(name)
+    console.print(f"fingerprint {fingerprint(tax)}", soft_wrap=True)
     names = dict(zip(tax.classes["id"].to_list(), tax.classes["name"].to_list(), strict=True))
     if class_ is None:
         fed = tax.mapping.group_by("label").agg(pl.len().alias("n"))

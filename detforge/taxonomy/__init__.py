@@ -14,7 +14,7 @@ from detforge.taxonomy.hierarchy import (
     expand_to_ancestors,
     find_cycle,
 )
-from detforge.taxonomy.io import available, load, save
+from detforge.taxonomy.io import available, fingerprint, load, save
 from detforge.taxonomy.model import Taxonomy, TaxonomyError, UnifiedClass
 from detforge.taxonomy.suggest import measure, suggest
 from detforge.taxonomy.validate import Report, coverage, validate
@@ -35,6 +35,7 @@ __all__ = [
     "diff",
     "expand_to_ancestors",
     "find_cycle",
+    "fingerprint",
     "load",
     "measure",
     "save",

@@ -40,6 +40,7 @@ from detforge import schema
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError, InputError
 from detforge.frames import filter_columns
+from detforge.taxonomy.io import fingerprint
 from detforge.taxonomy.model import Taxonomy
 
 COVERING = ("exact", "synonym")
@@ -407,6 +408,8 @@ def apply(dataset: DetDataset, taxonomy: Taxonomy) -> tuple[DetDataset, pl.DataF
     (``reason`` = "class dropped": boxes, images and image labels lost), per
     source class whose verified negatives could not be translated, and per
     (source, unified class) negative contradicted by a box or positive.
+    The mapped dataset's ``meta`` names the taxonomy (``taxonomy``) and the revision of its
+    content (``taxonomy_fingerprint``, :func:`detforge.taxonomy.io.fingerprint`).
     Raises :class:`InputError` when a source class in the data has no mapping row, and
     :class:`DetforgeError` when the dataset is already mapped.
     """
@@ -437,6 +440,10 @@ def apply(dataset: DetDataset, taxonomy: Taxonomy) -> tuple[DetDataset, pl.DataF
         image_labels=image_labels,
         label_spaces=label_spaces,
         categories=taxonomy.classes,
-        meta={**dataset.meta, "taxonomy": taxonomy.name},
+        meta={
+            **dataset.meta,
+            "taxonomy": taxonomy.name,
+            "taxonomy_fingerprint": fingerprint(taxonomy),
+        },
     )
     return mapped_dataset, report

@@ -7,6 +7,7 @@ matched on the raw string.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import polars as pl
@@ -228,6 +229,18 @@ def mapping_csv(mapping: pl.DataFrame) -> str:
         "score",
         "note",
     ).write_csv()
+
+
+def fingerprint(taxonomy: Taxonomy) -> str:
+    """SHA-256 (hex) of a taxonomy's content: its classes and mapping as :func:`save` writes
+    them. Any change to a class, an edge or a mapping row changes it (a build records it, so
+    builds made with two revisions of one taxonomy are told apart); how the CSV files are
+    spelled (line endings, quoting) does not."""
+    digest = hashlib.sha256()
+    for text in (classes_csv(taxonomy.classes), mapping_csv(taxonomy.mapping)):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def save(taxonomy: Taxonomy, directory: str | Path) -> Path:

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from detforge.dataset import DetDataset
+from detforge.taxonomy import fingerprint, load
 from tests.builders.conftest import run_cli
 
 
@@ -44,6 +45,10 @@ def test_sample_builds_and_removes_planted_cases(sample_build: Path) -> None:
     assert kept.height == 1 and kept["dup_group"].to_list() == kept["image_id"].to_list()
     report = (sample_build / "report" / "report.md").read_text()
     assert "| coco_val2017 |" in report and "duplicate groups" in report
+    # the taxonomy's revision is recorded, so builds from two mapping revisions differ
+    revision = fingerprint(load("bigdet-v1"))
+    assert tables.meta["taxonomy_fingerprint"] == revision
+    assert f"taxonomy `bigdet-v1` (revision `{revision[:12]}`)" in report
     assert (sample_build / "report" / "long_tail.png").stat().st_size > 1000
 
 
@@ -65,6 +70,7 @@ def test_sample_coco_export_keeps_federated_fields(sample_build: Path) -> None:
     assert neg_total == negatives.height > 0
     train = json.loads((sample_build / "coco" / "train.json").read_text())
     assert any(a["is_group_of"] for a in train["annotations"])  # the planted OpenImages group
+    assert train["info"]["taxonomy_fingerprint"] == fingerprint(load("bigdet-v1"))
     assert "objects365" in train["label_spaces"]
 
 
@@ -83,6 +89,7 @@ def test_sample_hub_export_loads(sample_build: Path, tmp_path: Path) -> None:
     card = (sample_build / "hub" / "README.md").read_text()
     for source in ("objects365", "openimages", "lvis"):
         assert source in card
+    assert f"(revision `{fingerprint(load('bigdet-v1'))[:12]}`)" in card
     assert (sample_build / "hub" / "taxonomy" / "mapping.csv").is_file()
     # the federated facts: per image the COCO export's lists (unified id = COCO id - 1) ...
     negatives = 0

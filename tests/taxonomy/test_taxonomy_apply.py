@@ -7,7 +7,7 @@ import pytest
 from taxonomy_fixtures import CLASSES, MAPPING, image_id, make_dataset, make_taxonomy
 
 from detforge.errors import DetforgeError, InputError
-from detforge.taxonomy import UnifiedClass, apply
+from detforge.taxonomy import UnifiedClass, apply, fingerprint
 from detforge.taxonomy.apply import CONFLICT, DROPPED_CLASS, NEGATIVE_NOT_IMPLIED
 
 O365_ALL = [("objects365", str(i)) for i in range(1, 8)]
@@ -67,6 +67,7 @@ def test_objects_relabelled_and_drops_counted(toy):
     assert set(report["source"]) == {"objects365"}
     assert mapped.categories.equals(toy.classes)
     assert mapped.meta["taxonomy"] == "toy"
+    assert mapped.meta["taxonomy_fingerprint"] == fingerprint(toy)
     assert mapped.validate() == []
 
 

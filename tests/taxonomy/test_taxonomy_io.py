@@ -7,7 +7,7 @@ import pytest
 from taxonomy_fixtures import make_taxonomy
 
 from detforge.errors import InputError
-from detforge.taxonomy import TaxonomyError, available, load, save
+from detforge.taxonomy import TaxonomyError, available, fingerprint, load, save
 from detforge.taxonomy.io import CLASSES_COLUMNS, MAPPING_COLUMNS
 
 
@@ -90,3 +90,35 @@ def test_label_filled_from_name():
     tax = make_taxonomy()
     row = tax.mapping.filter(pl.col("source_name") == "Limousine").row(0, named=True)
     assert (row["label"], row["label_name"]) == (1, "car")
+
+
+def test_fingerprint_follows_content_not_file_spelling(tmp_path):
+    tax = make_taxonomy()
+    first = fingerprint(tax)
+    assert len(first) == 64 and fingerprint(make_taxonomy()) == first
+    # written and read back, with CRLF line endings: the same content, the same fingerprint
+    folder = save(tax, tmp_path / "toy")
+    for name in ("classes.csv", "mapping.csv"):
+        path = folder / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert fingerprint(load(folder)) == first
+    # one mapping row changed: another revision
+    changed = tax.replace(
+        mapping=tax.mapping.with_columns(
+            pl.when(pl.col("source_name") == "Puppy")
+            .then(pl.lit("drop"))
+            .otherwise("relation")
+            .alias("relation")
+        )
+    )
+    assert fingerprint(changed) != first
+    # one is_a edge added: another revision
+    edged = tax.replace(
+        classes=tax.classes.with_columns(
+            pl.when(pl.col("name") == "dog")
+            .then(pl.lit([0], pl.List(pl.Int32)))
+            .otherwise("parents")
+            .alias("parents")
+        )
+    )
+    assert fingerprint(edged) != first
