@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from taxonomy_fixtures import make_dataset
 
 from detforge.builders.sources import READERS
 from detforge.dataset import DetDataset
@@ -175,3 +176,73 @@ def test_coco80_covers_every_source_class(shared_data, real_categories):
     assert report.ok, "\n".join(report.problems)
     assert report.coverage["missing"].sum() == 0
     assert tax.mapping.height == sum(COUNTS.values()) + 80
+
+
+# Rows decided by the mapping audit (docs/taxonomy-review/bigdet-v1.md, "Audit"):
+# (source, source_label) -> (class name or None, relation)
+AUDITED = {
+    # homonyms: Objects365's peppers are the vegetable, LVIS pepper the spice
+    ("objects365", "159"): ("vegetables", "parent"),
+    ("lvis", "789"): ("pepper", "exact"),
+    ("lvis", "243"): ("vegetables", "parent"),  # chili_(vegetable)
+    ("lvis", "87"): ("bell_pepper", "exact"),
+    ("openimages", "/m/0jg57"): ("bell_pepper", "exact"),
+    ("openimages", "/m/04169hn"): ("heater", "parent"),  # Wood-burning stove: a heater
+    ("objects365", "269"): ("stove", "parent"),  # Induction Cooker ...
+    ("lvis", "572"): ("stove", "parent"),  # ... and hotplate: one decision
+    # broader than cooking_utensil (knives, forks, spoons, straws, openers)
+    ("openimages", "/m/03hlz0c"): (None, "drop"),
+    # merge rows beside an exact row of the same source
+    ("lvis", "351"): ("pillow", "merge"),  # cushion
+    ("lvis", "804"): ("pillow", "exact"),
+    # OpenImages' own hierarchy puts Man under Person: a narrower kind
+    ("openimages", "/m/04yx4"): ("person", "parent"),
+    # one relation per concept across sources
+    ("openimages", "/m/099ssp"): ("plate", "merge"),
+    ("lvis", "819"): ("plate", "merge"),
+    ("openimages", "/m/054fyh"): ("water_jug", "merge"),
+    ("lvis", "814"): ("water_jug", "merge"),
+    ("openimages", "/m/01krhy"): (None, "drop"),
+    ("lvis", "1087"): (None, "drop"),
+    ("openimages", "/m/01b7fy"): ("earphone", "synonym"),  # Headphones = LVIS earphone
+    ("objects365", "126"): ("headset", "synonym"),  # Head Phone: over-ear only
+    ("openimages", "/m/02zvsm"): ("pie", "parent"),  # Tart
+    ("lvis", "859"): ("pie", "parent"),  # quiche
+    # missed kinds
+    ("lvis", "520"): ("plastic_bag", "parent"),
+    ("lvis", "949"): ("plastic_bag", "parent"),
+    ("lvis", "220"): ("box", "parent"),
+    ("lvis", "412"): ("tripod", "parent"),
+    ("lvis", "92"): ("napkin", "parent"),
+    ("lvis", "1131"): (None, "drop"),  # turtleneck: a sweater, like the dropped sweaters
+}
+
+
+def test_audited_rows(bigdet):
+    rows = {
+        (s, sl): (label, rel)
+        for s, sl, label, rel in bigdet.mapping.select(
+            "source", "source_label", "label_name", "relation"
+        ).iter_rows()
+    }
+    assert {key: rows[key] for key in AUDITED} == AUDITED
+    # the spice class takes no vegetable, cooking_utensil no generic kitchen utensil
+    assert bigdet.feeding("pepper")["source_name"].to_list() == ["pepper"]
+    assert "Kitchen utensil" not in bigdet.get("cooking_utensil").synonyms
+    assert "Headphones" in bigdet.get("earphone").synonyms
+
+
+def test_lvis_no_pillow_is_no_negative_of_pillow_and_cushion(bigdet):
+    # a planted LVIS image: "no pillow" verified, nothing said about cushions (merged into
+    # pillow); a second one with both verified absent
+    images = [("lvis", "p1"), ("lvis", "p2")]
+    labels = [
+        ("lvis", "p1", "804", "negative"),
+        ("lvis", "p2", "804", "negative"),
+        ("lvis", "p2", "351", "negative"),
+    ]
+    mapped, _ = apply(make_dataset(images=images, labels=labels), bigdet)
+    pillow = bigdet.class_id("pillow")
+    keys = mapped.images.select("image_id", "source_image_id")
+    got = mapped.image_labels.join(keys, on="image_id").select("source_image_id", "label", "status")
+    assert got.rows() == [("p2", pillow, "negative")]
