@@ -13,7 +13,7 @@ from taxonomy_fixtures import make_dataset
 
 from detforge.builders.sources import READERS
 from detforge.dataset import DetDataset
-from detforge.taxonomy import apply, load, measure, suggest, validate
+from detforge.taxonomy import ancestors, apply, load, measure, suggest, validate
 from detforge.taxonomy.io import DATA_DIR
 from detforge.taxonomy.suggest import exact_name
 
@@ -230,6 +230,19 @@ def test_audited_rows(bigdet):
     assert bigdet.feeding("pepper")["source_name"].to_list() == ["pepper"]
     assert "Kitchen utensil" not in bigdet.get("cooking_utensil").synonyms
     assert "Headphones" in bigdet.get("earphone").synonyms
+
+
+def test_audited_is_a_edges(bigdet):
+    def up(name: str) -> set[str]:
+        return {bigdet.names[i] for i in ancestors(bigdet, name)}
+
+    assert {"pie", "pastry"} <= up("egg_tart")
+    assert {"table"} <= up("desk") and {"earphone"} <= up("headset")
+    assert {"handle"} <= up("doorknob") and {"tower", "building"} <= up("lighthouse")
+    assert up("cantaloup") == {"melon", "fruit"}
+    # WordNet pairs that do not hold for the classes as defined stay apart
+    assert "cake" not in up("cookie") and "pot" not in up("teapot")
+    assert "toy" in up("balloon") and "balloon" not in up("hot-air_balloon")
 
 
 def test_lvis_no_pillow_is_no_negative_of_pillow_and_cushion(bigdet):
