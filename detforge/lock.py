@@ -119,8 +119,13 @@ def writer_lock(
             with _guard:
                 _held[key][1] -= 1
         return
+    created = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = _open_locked(path, what)
+    try:
+        fd = _open_locked(path, what)
+    except LockHeld:
+        _remove_empty(created)
+        raise
     previous = _read_holder(fd)
     if previous is not None and note is not None:
         note(f"{what}: {previous} ended without releasing its lock; taking it over")
@@ -136,6 +141,17 @@ def writer_lock(
         with contextlib.suppress(OSError):
             path.unlink()  # while still locked: see _open_locked
         os.close(fd)
+        _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders the lock created (deepest first) if nothing was written in them:
+    a command that fails before writing leaves no empty output folder behind."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def output_lock(folder: str | os.PathLike, command: str, *, note: Note | None = None):

@@ -21,12 +21,14 @@ console = Console()
 # soft_wrap: an error line stays one line when stderr is not a terminal
 err_console = Console(stderr=True, soft_wrap=True)
 
-#: ``--debug``: an error shows its traceback instead of one line
-options = {"debug": False}
+#: ``--debug``: an error shows its traceback instead of one line; ``context``: the running
+#: invocation's context, which releases what :func:`hold_output` holds when it closes
+options: dict = {"debug": False, "context": None}
 
 
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     debug: bool = typer.Option(
         False,
         "--debug",
@@ -35,6 +37,7 @@ def _global_options(
     ),
 ) -> None:
     options["debug"] = debug
+    options["context"] = ctx
 
 
 def note(message: str) -> None:
@@ -45,8 +48,6 @@ def note(message: str) -> None:
 def hold_output(folder: Path, command: str) -> None:
     """Lock the output ``folder`` until the running command ends (one writer per folder): a
     second writer exits at once with one line naming this one."""
-    import click
-
     from detforge.lock import output_lock
 
-    click.get_current_context().with_resource(output_lock(folder, command, note=note))
+    options["context"].with_resource(output_lock(folder, command, note=note))
