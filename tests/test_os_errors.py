@@ -169,3 +169,16 @@ def test_permission_denied_is_one_line(tiny, tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(Path, "mkdir", denied)
         line = _in_process(monkeypatch, capsys, *_args(tiny, folder / "out"))
     assert line == f"error: {folder / 'out'}: Permission denied (EACCES)"
+
+
+def test_a_truncated_table_is_one_line_naming_it(tmp_path):
+    from detforge.probes.synthetic import shapes_dataset
+
+    shapes_dataset(tmp_path / "images", images=4, seed=0).write(tmp_path / "tables")
+    table = tmp_path / "tables" / "objects.parquet"
+    table.write_bytes(table.read_bytes()[:200])
+    (tmp_path / "preds.json").write_text("[]")
+    done = _cli("evaluate", str(tmp_path / "tables"), "-p", str(tmp_path / "preds.json"))
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {table}: unreadable (parquet: "), line
