@@ -58,6 +58,19 @@ _held: dict[str, list[int]] = {}
 _guard = threading.Lock()
 
 
+def _forget_in_child() -> None:
+    """A forked worker shares its parent's lock (flock belongs to the open file, which fork
+    duplicates): it closes its copy, so a worker outliving a killed parent does not keep the
+    output locked."""
+    for fd, _ in _held.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def _read_holder(fd: int) -> Holder | None:
     try:
         raw = os.pread(fd, 4096, 0)

@@ -129,3 +129,28 @@ def test_probe_run_out_has_one_writer(tmp_path):
     assert line.startswith(
         f"error: {tmp_path / 'run'} is being written by `detforge probe run` (pid {holder.pid}"
     )
+
+
+FORK_THEN_DIE = """
+import os, signal, sys, time
+from detforge.lock import output_lock
+with output_lock(sys.argv[1], "build-dataset"):
+    if os.fork() == 0:  # a worker, still running when its parent is killed
+        time.sleep(10)
+        os._exit(0)
+    print("forked", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_worker_outliving_its_killed_parent_does_not_keep_the_lock(tmp_path):
+    out = tmp_path / "out"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FORK_THEN_DIE, str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout.readline().strip() == "forked"
+    parent.wait()
+    notes = []
+    with output_lock(out, "build-dataset", note=notes.append):  # the worker still sleeps
+        pass
+    assert len(notes) == 1 and f"(pid {parent.pid} on" in notes[0]
