@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from detforge.builders import split as split_module
+from detforge.builders.owned import OUTPUT_FOLDERS, clean_temporaries, input_paths, sample_root
 from detforge.builders.recipe import Recipe, RecipeError
 from detforge.builders.stages import (
     StageCache,
@@ -103,40 +102,6 @@ def _pause(stage: str) -> None:
     name, _, seconds = spec.partition(":")
     if name == stage:
         time.sleep(float(seconds or 3600))
-
-
-#: the folders a build writes in OUT (besides the hidden .stages/ and .cache/)
-OUTPUT_FOLDERS = ("report", "tables", "coco", "hub")
-# what a killed run of this build leaves: ``.<name>.<random>.tmp`` (nested ones add a dot)
-# and ``.<name>.old-<pid>`` of the folders it writes; nothing else in OUT is touched
-_LEFTOVER = re.compile(
-    r"^\.+(?:{})\..*(?:\.tmp|\.old-\d+)$".format("|".join([*OUTPUT_FOLDERS, "sample"]))
-)
-
-
-def _clean_temporaries(out: Path) -> None:
-    """Remove what a killed run of this build left half-written (its own temporaries only;
-    the caller holds OUT's lock, so no other build is writing them)."""
-    leftovers = [p for p in out.glob(".*") if _LEFTOVER.match(p.name)]
-    if (out / ".stages").is_dir():
-        leftovers += [p for p in (out / ".stages").glob(".*") if p.name.endswith(".tmp")]
-        leftovers += [p for p in (out / ".stages").glob(".*") if ".old-" in p.name]
-    for leftover in leftovers:
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-
-
-def input_paths(roots: dict[str, SourceRoots], holdouts: dict[str, SourceRoots]) -> dict[str, Path]:
-    """The build's inputs, described for the error that refuses an --out among them."""
-    inputs: dict[str, Path] = {}
-    for kind, where in (("source", roots), ("holdout", holdouts)):
-        for name, place in where.items():
-            inputs[f"the {kind} {name}"] = place.root
-            if place.images_root is not None:
-                inputs[f"the images of {kind} {name}"] = place.images_root
-    return inputs
 
 
 # -- stages -------------------------------------------------------------------
@@ -270,24 +235,10 @@ def build(
     if root is not None:
         inputs(Path(root))  # refused before anything is created
     with output_lock(out, "build-dataset", note=note):
-        roots, holdout_roots = inputs(Path(root) if root is not None else _sample(out, note))
+        roots, holdout_roots = inputs(Path(root) if root is not None else sample_root(out, note))
         for name in OUTPUT_FOLDERS:  # before the stages, not hours later
             check_replaceable(out / name)
         return _build(recipe, out, roots, holdout_roots, engine, workers, progress, note)
-
-
-def _sample(out: Path, note: Progress | None) -> Path:
-    """``OUT/.sample``: the built-in sample, written whole then renamed on first use."""
-    from detforge.atomic import atomic_path
-    from detforge.builders.sample import write_sample
-
-    root = out / ".sample"
-    if not root.is_dir():
-        if note:
-            note(f"no --root: building from the built-in sample in {root}")
-        with atomic_path(root) as tmp:
-            write_sample(tmp, seed=0)
-    return root
 
 
 def _build(
@@ -302,7 +253,7 @@ def _build(
 ) -> BuildResult:
     from detforge.builders import export_coco, export_hub, report
 
-    _clean_temporaries(out)
+    clean_temporaries(out)
     engine = engine or recipe.engine
     workers = workers if workers is not None else recipe.workers
     report_progress = progress or (lambda message: None)
