@@ -87,6 +87,17 @@ def test_a_passing_5xx_leaves_no_trace(hub_layout, no_backoff, capfd):
     assert capfd.readouterr().err == ""
 
 
+def _one_file_per_commit(layout, hub, on_batch):
+    return upload(
+        layout,
+        "org/bigdet",
+        token=TOKEN,
+        endpoint=hub.url,
+        max_files_per_commit=1,
+        on_batch=on_batch,
+    )
+
+
 def test_a_file_deleted_before_its_batch_is_named(hub_layout):
     files = plan_files(hub_layout)
     victim = next(f for f in files if f.path_in_repo == "taxonomy/mapping.csv")
@@ -96,14 +107,7 @@ def test_a_file_deleted_before_its_batch_is_named(hub_layout):
             victim.local_path.unlink()
 
     with FakeHub() as hub, pytest.raises(HubError) as raised:
-        upload(
-            hub_layout,
-            "org/bigdet",
-            token=TOKEN,
-            endpoint=hub.url,
-            max_files_per_commit=1,
-            on_batch=delete_later_file,
-        )
+        _one_file_per_commit(hub_layout, hub, delete_later_file)
     message = str(raised.value)
     assert message.startswith(f"{victim.local_path} was deleted during the upload")
     assert "cannot reach" not in message
@@ -128,14 +132,7 @@ def test_a_layout_rebuilt_during_the_upload_stops_it(hub_layout):
             write_manifest(hub_layout, "second-build", "export-hub")
 
     with FakeHub() as hub, pytest.raises(HubError, match="was rebuilt during the upload"):
-        upload(
-            hub_layout,
-            "org/bigdet",
-            token=TOKEN,
-            endpoint=hub.url,
-            max_files_per_commit=1,
-            on_batch=rebuild,
-        )
+        _one_file_per_commit(hub_layout, hub, rebuild)
     assert len(hub.commits) == 1
 
 
