@@ -110,7 +110,7 @@ def main() -> None:
                 f"content hash, {args.gb:g} GB page cache",
                 f"{wall:.2f} s",
                 f"{cpu:.2f} s",
-                f"{size / wall / 1e9:.2f} GB/s (CPU bound)",
+                f"{size / wall / 1e9:.2f} GB/s; {size / max(cpu, 1e-9) / 1e9:.1f} GB per CPU-s",
             )
         )
         file.unlink()
