@@ -30,6 +30,12 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old)
         else:
             os.replace(tmp, target)
+    except Exception as error:
+        # name the output for the one-line error the CLI prints (an OS failure raised by a
+        # library may name no file, or a temporary one); the outermost output wins
+        with contextlib.suppress(AttributeError, TypeError):
+            error.output_path = str(target)
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

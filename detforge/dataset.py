@@ -110,7 +110,10 @@ class DetDataset:
             file = path / f"{table}.parquet"
             if not file.is_file():
                 raise DatasetError(f"{path}: missing table {file.name}")
-            tables[table] = pl.read_parquet(file)
+            try:
+                tables[table] = pl.read_parquet(file)
+            except pl.exceptions.ComputeError as error:  # truncated or not parquet
+                raise DatasetError(f"{file}: unreadable ({str(error).splitlines()[0]})") from None
         return cls(**tables, roots=info.get("roots", {}), meta=info.get("meta", {}))
 
     # -- invariants --------------------------------------------------------

@@ -420,7 +420,8 @@ def export(
             if (taxonomy_dir / name).is_file():
                 shutil.copyfile(taxonomy_dir / name, tmp / "taxonomy" / name)
         label_spaces(dataset).write_csv(tmp / "taxonomy" / "label_spaces.csv")
-        shutil.copytree(report_dir, tmp / "report")
+        # the report without its hidden manifest (the hub folder gets its own)
+        shutil.copytree(report_dir, tmp / "report", ignore=shutil.ignore_patterns(".*"))
         report_md = (report_dir / "report.md").read_text(encoding="utf-8")
         (tmp / "README.md").write_text(card(dataset, recipe, report_md, nbytes), encoding="utf-8")
     return [folder / p.relative_to(tmp) for p in written]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from detforge.builders import split as split_module
+from detforge.builders.owned import OUTPUT_FOLDERS, clean_temporaries, input_paths, sample_root
 from detforge.builders.recipe import Recipe, RecipeError
 from detforge.builders.stages import (
     StageCache,
@@ -31,9 +31,11 @@ from detforge.builders.stages import (
 )
 from detforge.dataset import DetDataset
 from detforge.extras import MissingExtraError, require
+from detforge.lock import output_lock
+from detforge.outputs import check_replaceable, is_current, refuse_overlap, replace_folder
 
 #: crash-test hook, ``<step>:<seconds>``: sleep before the named step (a stage, or a part of
-#: one such as ``export-hub val``) starts
+#: one such as ``export-hub val``) starts, or after an export is in place (``export-hub written``)
 PAUSE_ENV = "DETFORGE_PAUSE_AT"
 
 Progress = Callable[[str], None]
@@ -100,17 +102,6 @@ def _pause(stage: str) -> None:
     name, _, seconds = spec.partition(":")
     if name == stage:
         time.sleep(float(seconds or 3600))
-
-
-def _clean_temporaries(out: Path) -> None:
-    """Remove what a killed run left half-written (hidden ``.name.*.tmp`` / ``.old-*``)."""
-    for folder in (out, out / ".stages"):
-        if folder.is_dir():
-            for leftover in folder.glob(".*"):
-                if leftover.name.endswith(".tmp") or ".old-" in leftover.name:
-                    shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else (
-                        leftover.unlink(missing_ok=True)
-                    )
 
 
 # -- stages -------------------------------------------------------------------
@@ -217,19 +208,52 @@ def build(
     recipe: Recipe,
     out: Path,
     *,
-    root: Path,
+    root: Path | None,
     source_roots: dict[str, Path] | None = None,
     holdouts: dict[str, Path] | None = None,
     engine: str | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    note: Progress | None = None,
 ) -> BuildResult:
-    """Build ``recipe`` from the sources under ``root`` into ``out`` (resuming if possible)."""
+    """Build ``recipe`` from the sources under ``root`` into ``out`` (resuming if possible);
+    with ``root`` None, from the built-in sample, written to ``OUT/.sample`` on first use.
+
+    The build holds OUT's lock throughout (one build per folder) and writes only what it
+    owns: it refuses an ``out`` that is, contains or lies inside one of its inputs, and an
+    export folder holding files it did not write (see :mod:`detforge.outputs`). ``note``
+    hears remarks that are not errors (a lock taken over, a damaged cache rebuilt).
+    """
+    out = Path(out).absolute()
+
+    def inputs(root: Path) -> tuple[dict[str, SourceRoots], dict[str, SourceRoots]]:
+        roots = resolve_roots(recipe, root, source_roots)
+        holdout_roots = resolve_holdouts(recipe, root, holdouts)
+        refuse_overlap(out, input_paths(roots, holdout_roots), owned=[out / ".sample"])
+        return roots, holdout_roots
+
+    if root is not None:
+        inputs(Path(root))  # refused before anything is created
+    with output_lock(out, "build-dataset", note=note):
+        roots, holdout_roots = inputs(Path(root) if root is not None else sample_root(out, note))
+        for name in OUTPUT_FOLDERS:  # before the stages, not hours later
+            check_replaceable(out / name)
+        return _build(recipe, out, roots, holdout_roots, engine, workers, progress, note)
+
+
+def _build(
+    recipe: Recipe,
+    out: Path,
+    roots: dict[str, SourceRoots],
+    holdout_roots: dict[str, SourceRoots],
+    engine: str | None,
+    workers: int | None,
+    progress: Progress | None,
+    note: Progress | None,
+) -> BuildResult:
     from detforge.builders import export_coco, export_hub, report
 
-    out = Path(out).absolute()
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(out)
+    clean_temporaries(out)
     engine = engine or recipe.engine
     workers = workers if workers is not None else recipe.workers
     report_progress = progress or (lambda message: None)
@@ -238,10 +262,8 @@ def build(
         _pause(step)
         report_progress(step)
 
-    cache = StageCache(out)
+    cache = StageCache(out, note=note)
     base = _modules("detforge.schema", "detforge.dataset", "detforge.builders.stages")
-    roots = resolve_roots(recipe, Path(root), source_roots)
-    holdout_roots = resolve_holdouts(recipe, Path(root), holdouts)
     if recipe.exports.hub.enabled:
         try:  # fail now, not after the stages
             require("datasets", "hub")
@@ -329,48 +351,48 @@ def build(
     )
     files: list[Path] = []
 
-    def file_stage(stage: str, spec: Any, module: str, outputs: list[Path], write) -> None:
+    def file_stage(stage: str, spec: Any, module: str, folder: Path, write) -> None:
+        """Write ``folder`` with ``write(path)`` unless it already holds this key's output.
+        Its manifest (the key and every file) is renamed into place with it, so a folder is
+        reused only when it is whole and of this configuration."""
         modules = _modules(module, "detforge.builders.report")  # the card embeds the report
         key = stage_hash(stage, spec, code_version(*base, *modules), [clean.key])
         say(stage)
-        done = cache.is_done(stage, key, outputs)
+        done = is_current(folder, key)
         if not done:
-            write()
-            cache.mark_done(stage, key)
+            with replace_folder(folder, key, stage) as tmp:
+                write(tmp)
+            _pause(f"{stage} written")
         results.append(StageResult(stage, key, None, dataset, {}, done))
-        files.extend(outputs)
+        files.append(folder)
 
     report_dir = out / "report"
     file_stage(
         "report",
         {"recipe": recipe.digest()},
         "detforge.builders.report",
-        [report_dir],
-        lambda: report.write_report(dataset, reports, counts, recipe, report_dir),
+        report_dir,
+        lambda tmp: report.write_report(dataset, reports, counts, recipe, tmp),
     )
     if recipe.exports.tables:
         file_stage(
-            "export-tables",
-            {},
-            "detforge.dataset",
-            [out / "tables"],
-            lambda: dataset.write(out / "tables"),
+            "export-tables", {}, "detforge.dataset", out / "tables", lambda tmp: dataset.write(tmp)
         )
     if recipe.exports.coco:
         file_stage(
             "export-coco",
             {},
             "detforge.builders.export_coco",
-            [out / "coco"],
-            lambda: export_coco.export(dataset, out / "coco"),
+            out / "coco",
+            lambda tmp: export_coco.export(dataset, tmp),
         )
     if recipe.exports.hub.enabled:
         file_stage(
             "export-hub",
             {**dataclasses.asdict(recipe.exports.hub), "recipe": recipe.digest()},
             "detforge.builders.export_hub",
-            [out / "hub"],
-            lambda: export_hub.export(dataset, out / "hub", recipe, report_dir, progress=say),
+            out / "hub",
+            lambda tmp: export_hub.export(dataset, tmp, recipe, report_dir, progress=say),
         )
     return BuildResult(
         out, dataset, reports, [(r.stage, r.key, r.cached) for r in results], counts, files

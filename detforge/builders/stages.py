@@ -6,7 +6,9 @@ config, the code that computes it and its inputs' fingerprints (the previous
 stage's hash). The directory is written under a temporary name and renamed
 into place, so it exists only when complete: a rerun after a crash resumes
 from the last finished stage, and a changed setting re-runs only the stages
-downstream of it.
+downstream of it. Its last file, ``checksums.json``, holds a content hash of
+every other one: a cached stage whose files no longer match (a disk error, a
+partial copy) is rebuilt, with a note, instead of failing every rerun.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
+import xxhash
 
 import detforge
 from detforge.atomic import atomic_path
@@ -80,15 +83,30 @@ def code_version(*modules: ModuleType) -> str:
     return digest.hexdigest()[:16]
 
 
+_CHUNK = 8 << 20
+
+
+def content_hash(path: Path) -> str:
+    """xxh3-128 of a file's bytes (about 9 GB/s of CPU: disk speed decides its cost)."""
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def file_fingerprints(paths: list[Path]) -> list[list[Any]]:
-    """``[path, size, mtime_ns]`` of each existing file (a missing one fingerprints as absent)."""
+    """``[path, size, mtime_ns, content hash]`` of each existing file (a missing one
+    fingerprints as absent). The hash catches an edit that keeps the size and restores the
+    mtime; these are annotation files (image files are fingerprinted by size and mtime only,
+    in the dedup hash cache)."""
     prints: list[list[Any]] = []
     for path in sorted(set(paths)):
         try:
             stat = path.stat()
-            prints.append([str(path), stat.st_size, stat.st_mtime_ns])
+            prints.append([str(path), stat.st_size, stat.st_mtime_ns, content_hash(path)])
         except FileNotFoundError:
-            prints.append([str(path), None, None])
+            prints.append([str(path), None, None, None])
     return prints
 
 
@@ -175,11 +193,46 @@ class StageResult:
         return pq.read_metadata(self.folder / "dataset" / f"{table}.parquet").num_rows
 
 
-class StageCache:
-    """``OUT/.stages``: run a stage or load its finished output."""
+CHECKSUMS = "checksums.json"
 
-    def __init__(self, out: Path):
+
+def write_checksums(folder: Path) -> None:
+    """Record the size and content hash of every file under ``folder`` (written last)."""
+    files = {
+        path.relative_to(folder).as_posix(): [path.stat().st_size, content_hash(path)]
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+    (folder / CHECKSUMS).write_text(json.dumps(files, indent=1, sort_keys=True) + "\n")
+
+
+def checksum_problem(folder: Path) -> str | None:
+    """Why ``folder`` no longer holds what :func:`write_checksums` recorded, or None."""
+    try:
+        recorded = json.loads((folder / CHECKSUMS).read_text())
+    except FileNotFoundError:
+        return f"{CHECKSUMS} is missing"
+    except (OSError, ValueError) as error:
+        return f"{CHECKSUMS} is unreadable ({error})"
+    for rel, (size, digest) in sorted(recorded.items()):
+        path = folder / rel
+        try:
+            if path.stat().st_size != size:
+                return f"{rel} changed size"
+            if content_hash(path) != digest:
+                return f"{rel} does not match its checksum"
+        except OSError as error:
+            return f"{rel}: {error.strerror or error}"
+    return None
+
+
+class StageCache:
+    """``OUT/.stages``: run a stage or load its finished output (checked against its
+    checksums; a damaged one is rebuilt and reported through ``note``)."""
+
+    def __init__(self, out: Path, note: Callable[[str], None] | None = None):
         self.root = Path(out) / ".stages"
+        self.note = note or (lambda message: None)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / f"{stage}-{key}"
@@ -187,12 +240,16 @@ class StageCache:
     def run(self, stage: str, key: str, compute: StageFn) -> StageResult:
         """Load ``stage``'s output for ``key`` if complete, else compute, store and return it."""
         folder = self.path(stage, key)
-        if (folder / "dataset" / "dataset.json").is_file():
-            reports = {
-                file.stem: pl.read_parquet(file)
-                for file in sorted(folder.glob("reports/*.parquet"))
-            }
-            return StageResult(stage, key, folder, None, reports, True)
+        if folder.is_dir():
+            problem = checksum_problem(folder)
+            if problem is None:
+                reports = {
+                    file.stem: pl.read_parquet(file)
+                    for file in sorted(folder.glob("reports/*.parquet"))
+                }
+                return StageResult(stage, key, folder, None, reports, True)
+            self.note(f"stage {stage}: its cache {folder} is damaged ({problem}); rebuilding it")
+            shutil.rmtree(folder)
         dataset, reports = compute()
         dataset = canonical(dataset)
         reports = {name: canonical_frame(frame) for name, frame in reports.items()}
@@ -207,6 +264,7 @@ class StageCache:
             (tmp / "reports").mkdir()
             for name, frame in reports.items():
                 frame.write_parquet(tmp / "reports" / f"{name}.parquet", statistics=False)
+            write_checksums(tmp)
 
     def _prune(self, stage: str, keep: str) -> None:
         """Remove this stage's outputs for other keys (they can only be recomputed, not resumed
@@ -214,17 +272,3 @@ class StageCache:
         for old in self.root.glob(f"{stage}-*"):
             if old.is_dir() and old.name != f"{stage}-{keep}" and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
-
-    def stamp(self, stage: str, key: str) -> Path:
-        """Marker of a file-producing stage (exports, report) finished for ``key``."""
-        return self.root / f"{stage}-{key}.done"
-
-    def is_done(self, stage: str, key: str, outputs: list[Path]) -> bool:
-        return self.stamp(stage, key).is_file() and all(os.path.exists(p) for p in outputs)
-
-    def mark_done(self, stage: str, key: str) -> None:
-        for old in self.root.glob(f"{stage}-*.done"):
-            old.unlink(missing_ok=True)
-        stamp = self.stamp(stage, key)
-        with atomic_path(stamp) as tmp:
-            tmp.write_text(key + "\n")

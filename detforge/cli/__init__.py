@@ -18,14 +18,20 @@ from detforge.cli import (  # noqa: F401  (each module registers its commands)
     taxonomy,
     upload,
 )
-from detforge.cli.app import app, err_console
+from detforge.cli.app import app, err_console, options
 from detforge.errors import DetforgeError
+from detforge.oserrors import describe
 
 
 def main() -> None:
-    """Entry point: run the app; a DetforgeError becomes one line on stderr and exit 1."""
+    """Entry point: run the app. A DetforgeError or an operating-system failure (disk full,
+    permission denied, ...) becomes one line on stderr and exit status 1; ``--debug`` shows
+    the traceback instead."""
     try:
         app()
-    except DetforgeError as error:
-        err_console.print(f"error: {error}", markup=False, highlight=False)
+    except Exception as error:
+        line = str(error) if isinstance(error, DetforgeError) else describe(error)
+        if line is None or options["debug"]:
+            raise
+        err_console.print(f"error: {line}", markup=False, highlight=False)
         sys.exit(1)

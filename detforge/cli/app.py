@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -18,3 +20,34 @@ app = typer.Typer(
 console = Console()
 # soft_wrap: an error line stays one line when stderr is not a terminal
 err_console = Console(stderr=True, soft_wrap=True)
+
+#: ``--debug``: an error shows its traceback instead of one line; ``context``: the running
+#: invocation's context, which releases what :func:`hold_output` holds when it closes
+options: dict = {"debug": False, "context": None}
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        envvar="DETFORGE_DEBUG",
+        help="On an error, show the full traceback instead of one line.",
+    ),
+) -> None:
+    options["debug"] = debug
+    options["context"] = ctx
+
+
+def note(message: str) -> None:
+    """A remark on stderr that is not an error (a lock taken over, a cache rebuilt)."""
+    err_console.print(f"note: {message}", markup=False, highlight=False)
+
+
+def hold_output(folder: Path, command: str) -> None:
+    """Lock the output ``folder`` until the running command ends (one writer per folder): a
+    second writer exits at once with one line naming this one."""
+    from detforge.lock import output_lock
+
+    options["context"].with_resource(output_lock(folder, command, note=note))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from detforge.cli.app import app, console, err_console
+from detforge.cli.app import app, console, err_console, note
 
 
 @app.command("browse")
@@ -40,15 +40,19 @@ def browse(
         0.5, "--fp-score", help="Confidence from which a false positive counts as high."
     ),
 ) -> None:
-    """Build (or update in place) a FiftyOne dataset with saved views and open the App.
+    """Build (or replace) a FiftyOne dataset with saved views and open the App.
 
     Views: high-confidence false positives, rare-class misses, cross-source label
     conflicts, near-duplicate groups, images removed by decontamination, probe
     failures per task. FiftyOne's database: FIFTYONE_DATABASE_URI, else its own mongod.
+
+    One writer per dataset name: a second browse of the same name stops at once. The dataset is built under a temporary name and renamed when whole.
     """
-    from detforge.inspection.app import how_to_open, launch
+    from detforge.inspection.app import check_port, how_to_open, launch
     from detforge.inspection.build import build_browse_dataset
 
+    if not no_launch:
+        check_port(port)  # now, not after the dataset is built
     result = build_browse_dataset(
         out,
         split=split,
@@ -58,6 +62,7 @@ def browse(
         name=name,
         high_confidence=fp_score,
         step=lambda message: err_console.print(f"[dim]{message}…[/]"),
+        note=note,
     )
     table = Table(title=f"FiftyOne dataset {result.name}: {result.samples} samples")
     table.add_column("saved view")
@@ -65,8 +70,8 @@ def browse(
     for view, count in result.views.items():
         table.add_row(view, str(count))
     console.print(table)
-    for note in result.notes:
-        console.print(f"note: {note}")
+    for remark in result.notes:
+        console.print(f"note: {remark}")
     if no_launch:
         console.print("Open it with one of:")
         for line in how_to_open(result.name, port):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from detforge.cli.app import app, console, err_console
+from detforge.cli.app import app, console, note
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:
@@ -49,6 +49,8 @@ def build_dataset(
     Stages: read, map, split, dedup, decontaminate, report, export (COCO JSON, Hub parquet, tables).
 
     Each stage is cached under OUT/.stages: a rerun resumes, and a changed setting re-runs only what depends on it. With no --root, the built-in sample is built.
+
+    A build owns OUT: it holds OUT/.detforge.lock while it runs (a second build into OUT stops at once), refuses an OUT that is, contains or lies inside a source or holdout, and replaces only folders it wrote (each export folder's .detforge-manifest.json lists them); anything else in OUT is left alone.
     """
     from rich.table import Table
 
@@ -59,15 +61,6 @@ def build_dataset(
     if engine:
         overrides.append(f"engine={engine}")
     spec = load_recipe(recipe_file or recipe, overrides)
-    if root is None:
-        from detforge.atomic import atomic_path
-        from detforge.builders.sample import write_sample
-
-        root = out / ".sample"
-        if not root.is_dir():  # written whole, then renamed: a killed run leaves no half sample
-            err_console.print(f"no --root: building from the built-in sample in {root}")
-            with atomic_path(root) as tmp:
-                write_sample(tmp, seed=0)
     result = build(
         spec,
         out,
@@ -76,6 +69,7 @@ def build_dataset(
         holdouts=_pairs(holdout, "--holdout"),
         workers=workers,
         progress=lambda stage: console.print(f"[bold]{stage}[/bold]"),
+        note=note,
     )
     table = Table(title=f"{spec.name} → {result.out}")
     for column in ("stage", "images", "boxes", "cache"):

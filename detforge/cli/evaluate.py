@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from detforge.cli.app import app, console
+from detforge.cli.app import app, console, hold_output
 
 
 def _tables_dir(out: Path) -> Path:
@@ -64,6 +64,7 @@ def evaluate(
 
     if (taxonomy is None) != (source_ids is None):
         raise DetforgeError("--taxonomy and --source-ids go together")
+    hold_output(out_dir or out / "eval" / split, "evaluate")  # one writer per output folder
     dataset = DetDataset.read(_tables_dir(out))
     mapping = (
         source_mapping(taxonomy, source_ids, dataset.categories)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from detforge.cli.app import app, console
+from detforge.cli.app import app, console, hold_output
 
 probe_app = typer.Typer(
     help="Generate probe sets from a dataset and run them on a VLM.", no_args_is_help=True
@@ -80,6 +80,7 @@ def run(
 
     from detforge.probes.runner import run_probes
 
+    hold_output(out, "probe run")  # one writer per run folder
     results = run_probes(
         model,
         probes,

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from detforge.builders.hub_http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from detforge.cli.app import app, console
 
 
@@ -37,6 +38,13 @@ def upload(
         False, "--dry-run", help="Check the layout and list what would be sent; send nothing."
     ),
     max_files_per_commit: int = typer.Option(100, help="Files per commit (resumable batches)."),
+    connect_timeout: float = typer.Option(
+        DEFAULT_CONNECT_TIMEOUT, help="Seconds to wait for a connection to the hub."
+    ),
+    read_timeout: float = typer.Option(
+        DEFAULT_READ_TIMEOUT,
+        help="Seconds to wait for the hub's answer (or to send a chunk) before giving up.",
+    ),
 ) -> None:
     """Check the hub layout locally, then upload it (resumable: a rerun sends only what is missing).
 
@@ -71,7 +79,11 @@ def upload(
 
     def announce(index: int, count: int, batch: list) -> None:
         size = _size(sum(f.size for f in batch))
-        console.print(f"commit {index + 1}/{count}: {len(batch)} files, {size}")
+        console.print(f"batch {index + 1}/{count}: {len(batch)} files, {size}")
+
+    def report(index: int, count: int, sent: list, unchanged: list) -> None:
+        already = f"; {len(unchanged)} already on the hub, unchanged" if unchanged else ""
+        console.print(f"  sent {len(sent)} files ({_size(sum(f.size for f in sent))}){already}")
 
     result = upload(
         hub_dir,
@@ -80,9 +92,13 @@ def upload(
         revision=revision,
         token=token,
         max_files_per_commit=max_files_per_commit,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         on_batch=announce,
+        on_sent=report,
     )
+    already = f"; {result.unchanged} were already there, unchanged" if result.unchanged else ""
     console.print(
         f"published {result.files} files ({_size(result.bytes)}) to {repo_id}@{result.revision} "
-        f"in {result.commits} commit(s)"
+        f"in {result.commits} commit(s){already}"
     )

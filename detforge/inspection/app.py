@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import urllib.request
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +28,31 @@ def how_to_open(name: str, port: int = DEFAULT_PORT) -> list[str]:
     ]
 
 
+def _fiftyone_app_on(host: str, port: int) -> bool:
+    """True when a FiftyOne App answers on ``host:port`` (FiftyOne then reuses it)."""
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/fiftyone", timeout=2) as answer:
+            return "version" in json.loads(answer.read())
+    except (OSError, ValueError):
+        return False
+
+
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """Raise one line at once when ``port`` is taken by something other than a FiftyOne App
+    (FiftyOne would otherwise wait about a minute for its server and print tracebacks)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind it
+        try:
+            sock.bind((host, port))
+            return
+        except OSError as error:
+            cause = error.strerror or str(error)
+    if not _fiftyone_app_on(host, port):
+        raise DetforgeError(
+            f"port {port} is in use by another program ({cause}): pass --port with a free port"
+        )
+
+
 def launch(
     name: str,
     *,
@@ -40,6 +68,7 @@ def launch(
     """
     from detforge.inspection.database import load_fiftyone
 
+    check_port(port, "127.0.0.1" if address in (None, "localhost") else address)
     fo = load_fiftyone()
     if not fo.dataset_exists(name):
         raise DetforgeError(f"no FiftyOne dataset named {name!r} (build it with detforge browse)")

@@ -1,8 +1,12 @@
-"""Build (or update in place) the FiftyOne dataset ``detforge browse`` opens."""
+"""Build (or replace) the FiftyOne dataset ``detforge browse`` opens."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
+import re
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +18,9 @@ from detforge.errors import InputError
 from detforge.inspection import frames
 from detforge.inspection import predictions as preds
 from detforge.inspection import samples as fos
-from detforge.inspection.database import load_fiftyone, require_fiftyone
+from detforge.inspection.database import URI_ENV, load_fiftyone, require_fiftyone
 from detforge.inspection.views import HIGH_CONFIDENCE, define_views, save_views
+from detforge.lock import Note, writer_lock
 
 EVAL_KEY = "eval"
 GT_ATTRIBUTES = [
@@ -49,19 +54,32 @@ def default_name(out: Path, split: str | None) -> str:
     return f"detforge-{stem}" + (f"-{split}" if split else "")
 
 
-def _open(fo: Any, name: str) -> Any:
-    """The named dataset, emptied (same dataset id, App URL and settings) or created."""
-    if fo.dataset_exists(name):
-        dataset = fo.load_dataset(name)
-        for key in dataset.list_evaluations():
-            dataset.delete_evaluation(key)
-        for view in dataset.list_saved_views():
-            dataset.delete_saved_view(view)
-        dataset.clear()
-    else:
-        dataset = fo.Dataset(name)
-    dataset.persistent = True
-    return dataset
+def _lock_file(name: str) -> Path:
+    """The lock of FiftyOne dataset ``name`` in the configured database: one writer per
+    dataset. It lives in the user's cache folder (the database is not a folder; the build
+    output may be read-only)."""
+    database = "|".join(os.environ.get(k, "") for k in (URI_ENV, "FIFTYONE_DATABASE_NAME"))
+    digest = hashlib.sha256(f"{database}|{name}".encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:60]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "detforge" / "locks" / f"browse-{slug}-{digest}.lock"
+
+
+def _replace(fo: Any, new: Any, name: str) -> None:
+    """Give the finished dataset ``new`` the name ``name``. An existing dataset of that name
+    is renamed away first (its App settings, description and tags carry over), then deleted:
+    a user sees the old dataset or the new one, never a half-built one."""
+    old = fo.load_dataset(name) if fo.dataset_exists(name) else None
+    if old is not None:
+        new.app_config = old.app_config.copy()
+        new.description = old.description
+        new.tags = list(old.tags)
+        old.name = f"{name}.replaced-{os.getpid()}-{secrets.token_hex(3)}"
+    new.name = name
+    new.persistent = True
+    new.save()
+    if old is not None:
+        old.delete()
 
 
 def build_browse_dataset(
@@ -74,11 +92,14 @@ def build_browse_dataset(
     name: str | None = None,
     high_confidence: float = HIGH_CONFIDENCE,
     step: Callable[[str], None] | None = None,
+    note: Note | None = None,
 ) -> BrowseResult:
     """Turn a build output (and optionally predictions / an evaluation / a probe run) into a
-    persistent FiftyOne dataset with saved views; re-running replaces its content in place.
+    persistent FiftyOne dataset with saved views; re-running replaces it under the same name.
 
-    Every input is read and checked before the FiftyOne dataset is touched.
+    Every input is read and checked before FiftyOne is touched. The dataset is written under
+    an exclusive lock (a second writer of the same name stops at once with
+    :class:`~detforge.lock.LockHeld`), built under a temporary name and renamed when whole.
     """
     require_fiftyone()  # before any reading: a base install learns which extra it lacks
     say = step or (lambda message: None)
@@ -129,10 +150,53 @@ def build_browse_dataset(
             notes.append(f"{outside.height} failed probe item(s) are on images of other splits")
         failures = failures.join(outside.select("item_id"), on="item_id", how="anti")
 
-    say("loading FiftyOne")
-    fo = load_fiftyone()
     name = name or default_name(out, split)
-    ds = _open(fo, name)
+    with writer_lock(_lock_file(name), "browse", what=f"FiftyOne dataset {name!r}", note=note):
+        say("loading FiftyOne")
+        fo = load_fiftyone()
+        # built under a temporary name, not persistent (FiftyOne deletes it if this process
+        # dies), then renamed: concurrent or killed runs never leave duplicates or half views
+        ds = fo.Dataset(f"{name}.building-{os.getpid()}-{secrets.token_hex(3)}")
+        try:
+            content = _Content(sample_rows, boxes, pred_rows, matches, failures, eval_splits)
+            metrics, counts = _fill(fo, ds, content, high_confidence, say)
+            ds.info = {
+                "detforge_tables": str(tables.absolute()),
+                "split": split,
+                "evaluated_splits": eval_splits,
+                "predictions": str(predictions) if predictions else None,
+                "eval_dir": str(eval_dir) if eval_dir else None,
+                "probe_run": str(probe_run) if probe_run else None,
+                "quarantine": dataset.quarantine.height,
+            }
+            ds.save()
+            _replace(fo, ds, name)
+        except BaseException:
+            if not ds.deleted and ds.name != name:
+                ds.delete()
+            raise
+    return BrowseResult(name, len(ds), counts, notes, metrics)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Content:
+    """What goes into the FiftyOne dataset, read and checked before FiftyOne is touched."""
+
+    samples: pl.DataFrame
+    boxes: pl.DataFrame
+    predictions: pl.DataFrame | None
+    matches: pl.DataFrame | None
+    failures: pl.DataFrame | None
+    eval_splits: list[str]
+
+
+def _fill(
+    fo: Any, ds: Any, content: _Content, high_confidence: float, say: Callable[[str], None]
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Samples, labels, evaluation and saved views into the empty dataset ``ds``; returns the
+    evaluation's metrics and each saved view's sample count."""
+    sample_rows, boxes, pred_rows = content.samples, content.boxes, content.predictions
+    matches, failures, eval_splits = content.matches, content.failures, content.eval_splits
     fos.declare_fields(fo, ds)
     say(f"adding {sample_rows.height} samples")
     ds.add_samples(fos.make_samples(fo, sample_rows), progress=False)
@@ -158,18 +222,7 @@ def build_browse_dataset(
         probe_tasks=sorted(failures["task"].unique().to_list()) if failures is not None else [],
         high_confidence=high_confidence,
     )
-    counts = save_views(ds, views)
-    ds.info = {
-        "detforge_tables": str(tables.absolute()),
-        "split": split,
-        "evaluated_splits": eval_splits,
-        "predictions": str(predictions) if predictions else None,
-        "eval_dir": str(eval_dir) if eval_dir else None,
-        "probe_run": str(probe_run) if probe_run else None,
-        "quarantine": dataset.quarantine.height,
-    }
-    ds.save()
-    return BrowseResult(name, len(ds), counts, notes, metrics)
+    return metrics, save_views(ds, views)
 
 
 def _evaluate(ds: Any, splits: list[str]) -> dict[str, float]:

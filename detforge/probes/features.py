@@ -61,8 +61,13 @@ class ImageLoader:
         path = Path(root) / row["file_name"]
         if not path.is_file():
             raise InputError(path, row["image_id"], "file_name", "image file not found")
-        with Image.open(path) as image:
-            image = image.convert("RGB")
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+        except OSError as error:  # truncated or not an image: name the file (PIL does not)
+            raise InputError(
+                path, row["image_id"], "file_name", f"unreadable image: {error}"
+            ) from None
         return ImageOps.mirror(image) if row["flip"] else image
 
 

@@ -1,5 +1,5 @@
 """The browse dataset: samples, labels, evaluation and saved views hold exactly the planted
-cases; re-running updates it in place; bad input gives one clear error."""
+cases; re-running replaces it under the same name; bad input gives one clear error."""
 
 from __future__ import annotations
 
@@ -100,13 +100,19 @@ def test_evaluation_counts_per_sample(browsed):
     assert ds.list_evaluations() == ["eval"]
 
 
-def test_rerun_updates_in_place(fo, browsed, planted):
+def test_rerun_replaces_it_under_the_same_name(fo, browsed, planted):
     _, ds = browsed
-    before = ds._doc.id
+    ds.description = "my notes on this build"
+    ds.app_config.grid_media_field = "filepath"
+    ds.save()
     build_browse_dataset(planted["out"], predictions=planted["predictions"], name="planted")
     again = fo.load_dataset("planted")
-    assert fo.list_datasets().count("planted") == 1
-    assert again._doc.id == before and len(again) == 8
+    # no copy, no temporary left beside it
+    assert [n for n in fo.list_datasets() if n.split(".")[0] == "planted"] == ["planted"]
+    assert len(again) == 8 and again.persistent
+    # the App settings and description a user gave it carry over
+    assert again.description == "my notes on this build"
+    assert again.app_config.grid_media_field == "filepath"
     # this run had no probe run: its view is gone, the others are rebuilt
     assert "probe-failures-counting" not in again.list_saved_views()
     assert len(again.load_saved_view("high-confidence-false-positives")) == 1

@@ -2,7 +2,8 @@
 
 It speaks the routes an upload uses: create-repo, validate-yaml, preupload (answering
 ``regular`` upload mode and the git oid of files it already holds), commit (NDJSON)
-and revision info. ``fail`` makes a route answer an HTTP error, once or always.
+and revision info. ``fail`` makes a route answer an HTTP error, once or always;
+``stall`` makes a route accept the request and never answer (until the hub is closed).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -26,6 +28,9 @@ class FakeHub:
         self.repos: set[str] = set()
         self.fail: dict[str, tuple[int, int]] = {}  # route -> (status, remaining times; -1 always)
         self.fail_commit_after: int | None = None  # commits accepted before failing with 500
+        self.stall: set[str] = set()  # routes that never answer
+        self.on_route: dict[str, Callable[[], None]] = {}  # run when a route is requested
+        self._released = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -35,6 +40,7 @@ class FakeHub:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -83,6 +89,11 @@ class FakeHub:
                 body = self.rfile.read(length) if length else b""
                 hub.requests.append((method, self.path, dict(self.headers), body))
                 route = self._route()
+                if route in hub.on_route:
+                    hub.on_route[route]()
+                if route in hub.stall:
+                    hub._released.wait(timeout=120)
+                    return
                 status = hub._should_fail(route)
                 if status is not None:
                     self._reply(status, {"error": f"fake hub: {route} failed with {status}"})
