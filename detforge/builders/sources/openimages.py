@@ -212,7 +212,18 @@ def _images(
 def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """OBJECTS rows of the box CSV (joined with image sizes) and their quarantine rows."""
     boxes = boxes.rename({"XMin": "x1", "XMax": "x2", "YMin": "y1", "YMax": "y2"})
-    boxes = boxes.with_columns(pl.format("line {}", pl.col("_row")).alias("_record"))
+    W, H = pl.col("width").cast(pl.Float64), pl.col("height").cast(pl.Float64)
+    # the source's own box in pixels, before clipping (null without the image size)
+    pixels = pl.concat_arr(
+        pl.col("x1") * W,
+        pl.col("y1") * H,
+        (pl.col("x2") - pl.col("x1")) * W,
+        (pl.col("y2") - pl.col("y1")) * H,
+    )
+    boxes = boxes.with_columns(
+        pl.format("line {}", pl.col("_row")).alias("_record"),
+        pl.when(W.is_not_null() & H.is_not_null()).then(pixels).alias("source_bbox"),
+    )
     boxes, quarantine = common.clip_boxes(boxes, SOURCE, file, "_record")
     area = (pl.col("x2") - pl.col("x1")) * pl.col("width") * (pl.col("y2") - pl.col("y1"))
     objects = boxes.select(
@@ -229,6 +240,7 @@ def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame,
         (area * pl.col("height")).alias("area"),
         *(_flag(file, boxes, col).alias(name) for col, name in FLAGS.items()),
         pl.col("image_id").alias("origin_image_id"),
+        "source_bbox",
     )
     return common.make_dataset_tables(objects), quarantine
 
