@@ -207,7 +207,8 @@ def test_lvis_file_equals_lvis_eval(lvis_case, tmp_path):
 def test_lvis_through_the_reader_equals_lvis_eval(lvis_case, tmp_path):
     _, gt_file, preds, ref = lvis_case
     built = build_from_file(gt_file, "lvis")
-    path = write_json(tmp_path / "p.json", build_ids(preds, "lvis"))
+    assert built.images["source"].unique().to_list() == ["lvis_v0.5"]  # v0.5's own ids
+    path = write_json(tmp_path / "p.json", build_ids(preds, "lvis_v0.5"))
     result = evaluate(built, path, protocols=["lvis"], category_ids="unified")
     assert_equals_lvis(result, ref)
     assert result.frequency_from.startswith("lvis")
