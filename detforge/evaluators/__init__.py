@@ -157,6 +157,13 @@ def evaluate(
         ).sort("label")
         results[name] = result
     no_train = frequency == "train-counts" and bins["train_images"].is_null().all()
+    notes = []
+    if data.converted_boxes:
+        notes.append(
+            f"{data.converted_boxes} ground-truth box(es) have no source box (a build made "
+            "before detforge kept them, or boxes carried from a duplicate copy): converted "
+            "from the normalised float32 box, which can move an IoU off a threshold"
+        )
     return EvalResult(
         split=split,
         predictions=Path(predictions).name,
@@ -169,6 +176,7 @@ def evaluate(
         protocols=results,
         ground_truth=f"split {split!r} of the dataset",
         category_ids=scheme,
+        notes=tuple(notes),
     )
 
 
@@ -203,6 +211,10 @@ def evaluate_file(
         split=None,
         ground_truth=f"{gt.path.name} ({gt.format})",
         category_ids=f"as in {gt.path.name}",
-        frequency_from=f"{gt.path.name}: each category's own frequency field",
-        notes=gt.notes,
+        frequency_from=(
+            f"{gt.path.name}: each category's own frequency field"
+            if gt.format == "lvis"
+            else "none: a COCO file has no frequency field"
+        ),
+        notes=gt.notes + result.notes,
     )

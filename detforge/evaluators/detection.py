@@ -78,6 +78,7 @@ class EvalData:
     dets: pl.DataFrame  # dt_id, pred_index, image_id, eval_id, label, score, x, y, w, h,
     #                     annotated, not_exhaustive
     categories: pl.DataFrame  # label, name, frequency
+    converted_boxes: int = 0  # ground-truth boxes without a source box (from bbox x size)
 
 
 def image_order(images: pl.DataFrame) -> pl.DataFrame:
@@ -105,8 +106,11 @@ def ground_truth_boxes(objects: pl.DataFrame, size: pl.DataFrame) -> pl.DataFram
     )
     converted = [box[0] * W, box[1] * H, (box[2] - box[0]) * W, (box[3] - box[1]) * H]
     return objects.join(size, on="image_id", how="inner", maintain_order="left").with_columns(
-        pl.when(here).then(mine).otherwise(other).alias(name)
-        for mine, other, name in zip(own, converted, "xywh", strict=True)
+        *(
+            pl.when(here).then(mine).otherwise(other).alias(name)
+            for mine, other, name in zip(own, converted, "xywh", strict=True)
+        ),
+        here.alias("from_source"),
     )
 
 
@@ -130,9 +134,10 @@ def prepare(
     )
     size = images.select("image_id", "eval_id", "width", "height")
     labelled = dataset.objects.filter(pl.col("label").is_not_null())
+    boxes = ground_truth_boxes(labelled, size)
+    converted = boxes.height - int(boxes["from_source"].sum())
     gt = (
-        ground_truth_boxes(labelled, size)
-        .sort("eval_id", maintain_order=True)
+        boxes.sort("eval_id", maintain_order=True)
         .with_row_index("gt_id", offset=1)
         .select(
             pl.col("gt_id").cast(pl.Int64),
@@ -174,7 +179,7 @@ def prepare(
     categories = dataset.categories.select(pl.col("id").alias("label"), "name").join(
         frequency.select("label", "frequency"), on="label", how="left"
     )
-    return EvalData(images, gt, dets, categories)
+    return EvalData(images, gt, dets, categories, converted)
 
 
 class _COCOeval(COCOeval_faster):
