@@ -58,7 +58,9 @@ def _detect_format(parsed: cocojson.Parsed) -> str:
 
 def _check_ids(file: Path, parsed: cocojson.Parsed) -> None:
     """The ids a reference tool keys its dictionaries by: present and unique."""
-    common.check_nulls(file, parsed.images, ["id"], None)
+    missing = parsed.images.with_row_index().filter(pl.col("id").is_null())
+    if missing.height:
+        raise InputError(file, f"images[{missing['index'][0]}]", "id", "missing or null value")
     common.check_unique(file, parsed.images, "id", "image")
     anns = parsed.annotations
     common.check_nulls(file, anns, ["id", "image_id", "category_id"], "id")

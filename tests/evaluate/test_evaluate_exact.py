@@ -253,3 +253,35 @@ def test_mmdetection_sample_with_ignore_zero_area_and_unlisted_category(tmp_path
     result = evaluate_file(path, write_json(tmp_path / "p.json", preds))
     assert_equals_pycocotools(result, pycocotools(gt, preds))
     assert any("category the file does not list" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("edit", "record", "field", "reason"),
+    [
+        (lambda d: d["images"][1].pop("id"), "images[1]", "id", "missing or null value"),
+        (
+            lambda d: d["annotations"][2].update(id=d["annotations"][0]["id"]),
+            None,
+            "id",
+            "duplicate",
+        ),
+        (
+            lambda d: d["annotations"][3].update(bbox=[1, 2, 3]),
+            None,
+            "bbox",
+            "expected [x, y, w, h]",
+        ),
+    ],
+)
+def test_a_broken_ground_truth_file_is_one_line(tmp_path, edit, record, field, reason):
+    from detforge.errors import InputError
+
+    gt = load_data("mmdetection/unsorted_obj365_sample.json")
+    edit(gt)
+    path = write_json(tmp_path / "gt.json", gt)
+    with pytest.raises(InputError) as raised:
+        evaluate_file(path, write_json(tmp_path / "p.json", []))
+    error = raised.value
+    assert error.field == field and reason in error.reason and "\n" not in str(error)
+    if record is not None:
+        assert error.record == record
