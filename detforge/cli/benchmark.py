@@ -73,10 +73,10 @@ def pretrain(
     batch_size: int = typer.Option(2, help="Images per GPU (or per CPU process)."),
     lr: float | None = typer.Option(
         None,
-        help="Learning rate, used as given [the detector template's optimizer and lr, scaled "
-        "linearly to batch-size x gpus against the template's batch (mmengine's "
-        "auto_scale_lr): Faster R-CNN SGD 0.02 and RetinaNet SGD 0.01 at 16, Deformable "
-        "DETR AdamW 2e-4 at 32].",
+        help="Learning rate, used as given (default: the detector template's optimizer and "
+        "lr, scaled linearly to batch-size x gpus against the template's batch by mmengine's "
+        "auto_scale_lr: Faster R-CNN SGD 0.02 and RetinaNet SGD 0.01 at 16, Deformable "
+        "DETR AdamW 2e-4 at 32).",
     ),
     backbone_depth: int = typer.Option(50, help="ResNet depth (18/34/50)."),
     backbone_weights: str | None = typer.Option(

@@ -76,14 +76,14 @@ def evaluate(
     gt_format: str | None = typer.Option(
         None,
         "--format",
-        help="Format of --gt: coco or lvis [detected: LVIS when images carry "
-        "neg_category_ids or categories a frequency].",
+        help="Format of --gt: coco or lvis (default: detected; LVIS when images carry "
+        "neg_category_ids or categories a frequency).",
     ),
     split: str = typer.Option("val", help="Split of the build to evaluate on."),
     protocol: str | None = typer.Option(
         None,
-        help="Comma-separated protocols: coco, lvis, federated [a build: all three; --gt: "
-        "coco for a COCO file, lvis for an LVIS file].",
+        help="Comma-separated protocols: coco, lvis, federated (default: all three on a "
+        "build; with --gt, coco for a COCO file and lvis for an LVIS file).",
     ),
     taxonomy: str | None = typer.Option(
         None, help="Map source labels through this taxonomy (with --source-ids)."
@@ -94,8 +94,8 @@ def evaluate(
     out_dir: Path | None = typer.Option(
         None,
         "--out",
-        help="Folder for eval.json/eval.md/matches.parquet, replaced as a whole [a build: "
-        "OUT/eval/<split>; --gt: <predictions>-eval beside the predictions].",
+        help="Folder for eval.json/eval.md/matches.parquet, replaced as a whole (default: "
+        "OUT/eval/<split>; with --gt, <predictions>-eval beside the predictions).",
     ),
     category_ids: str = typer.Option(
         "auto",

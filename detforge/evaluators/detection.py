@@ -1,7 +1,10 @@
 """Detection AP on a dataset split through faster-coco-eval: COCO, LVIS and federated.
 
 Ground truth and predictions are handed to faster-coco-eval as in-memory COCO
-objects (dense 1-based image/annotation ids, so no 63-bit id meets a float).
+objects (dense 1-based image/annotation ids, so no 63-bit id meets a float). The
+ground truth is the source's own pixel boxes in float64 and the images go in the
+source's id order (:func:`prepare`), so every number equals pycocotools' / LVISEval's
+on the source's file, score ties and IoUs on a threshold included.
 Protocols:
 
 * ``coco``: pycocotools' COCOeval (every detection counts; up to 100 per image and class).

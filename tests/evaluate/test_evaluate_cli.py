@@ -339,3 +339,19 @@ def test_a_killed_evaluate_leaves_the_earlier_set_whole(built, tmp_path):
     (folder / "matches.parquet").write_bytes(before["matches.parquet"])
     with pytest.raises(InputError, match="another `detforge evaluate` run"):
         read_eval_dir(folder)
+
+
+def test_ambiguous_category_ids_are_one_line_naming_the_flag(built, tmp_path):
+    out, preds, _ = built
+    low = [p for p in json.loads(preds.read_text()) if p["category_id"] < 10]
+    path = write_json(tmp_path / "low.json", low)
+    run = subprocess.run(
+        [sys.executable, "-c", "from detforge.cli import main; main()", "evaluate", str(out),
+         "-p", str(path), "--out", str(tmp_path / "e")],
+        capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "500"},
+    )  # fmt: skip
+    assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1
+    assert "could be read as the build's COCO export ids (unified id + 1) or unified ids" in (
+        run.stderr
+    )
+    assert "pass --category-ids coco" in run.stderr and not (tmp_path / "e").exists()
