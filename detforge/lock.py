@@ -167,7 +167,12 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-def output_lock(folder: str | os.PathLike, command: str, *, note: Note | None = None):
-    """The lock of an output folder (``FOLDER/.detforge.lock``): one writer per folder."""
+def output_lock(
+    folder: str | os.PathLike, command: str, *, beside: bool = False, note: Note | None = None
+):
+    """The lock of an output folder: one writer per folder. The lock file is
+    ``FOLDER/.detforge.lock``, or with ``beside`` ``.FOLDER.detforge.lock`` next to it, for a
+    command that replaces the folder whole (a lock inside would be renamed away with it)."""
     folder = Path(folder).absolute()
-    return writer_lock(folder / LOCK_NAME, command, what=str(folder), note=note)
+    path = folder.parent / f".{folder.name}{LOCK_NAME}" if beside else folder / LOCK_NAME
+    return writer_lock(path, command, what=str(folder), note=note)

@@ -5,7 +5,9 @@ disk). Every module reads and writes these schemas; readers and exporters are
 the only code that knows a foreign format.
 
 Boxes are normalised **xyxy** float32 in [0, 1] (``bbox``), resolution-free so
-that boxes on two copies of one photo compare directly. Image ids are stable
+that boxes on two copies of one photo compare directly. Beside it, ``source_bbox``
+keeps the source's own pixel ``[x, y, w, h]`` in float64, unclipped: evaluation scores
+against it, as pycocotools / LVISEval would on the source's file. Image ids are stable
 int64 hashes of ``(source, source_image_id)``.
 """
 
@@ -15,6 +17,8 @@ import polars as pl
 import polars_hash  # noqa: F401  (registers the .nchash expression namespace)
 
 BBOX = pl.Array(pl.Float32, 4)
+#: the source's own pixel box, as given (evaluation's ground truth)
+SOURCE_BBOX = pl.Array(pl.Float64, 4)
 
 #: one row per image
 IMAGES = pl.Schema(
@@ -43,7 +47,7 @@ OBJECTS = pl.Schema(
         "source_label": pl.String,  # raw category id / MID, as a string
         "label": pl.Int32,  # unified class id; null = not mapped (yet) or dropped
         "bbox": BBOX,  # normalised x1, y1, x2, y2
-        "area": pl.Float32,  # in source pixels^2 (source's value where given)
+        "area": pl.Float64,  # in source pixels^2 (source's value where given)
         "is_crowd": pl.Boolean,
         "is_group_of": pl.Boolean,
         "is_occluded": pl.Boolean,  # OpenImages flags: null = unknown (-1) / not given
@@ -52,6 +56,9 @@ OBJECTS = pl.Schema(
         "is_inside": pl.Boolean,
         "origin_image_id": pl.Int64,  # image the box was drawn on (differs once carried by dedup)
         "merged_object_ids": pl.List(pl.Int64),  # boxes of other sources merged into this one
+        # pixel x, y, w, h on origin_image_id as the source gave it (float64, unclipped;
+        # OpenImages: its normalised float64 corners times the image size); null if unknown
+        "source_bbox": SOURCE_BBOX,
     }
 )
 

@@ -20,16 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
 HOLD = """
 import sys, time
 from detforge.lock import output_lock
-with output_lock(sys.argv[1], sys.argv[2]):
+with output_lock(sys.argv[1], sys.argv[2], beside=len(sys.argv) > 3):
     print("held", flush=True)
     time.sleep(120)
 """
 
 
-def _holder(folder: Path, command: str = "build-dataset") -> subprocess.Popen:
+def _holder(
+    folder: Path, command: str = "build-dataset", *, beside: bool = False
+) -> subprocess.Popen:
     """Another process holding ``folder``'s lock (it says "held" once it does)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(folder), command],
+        [sys.executable, "-c", HOLD, str(folder), command, *(["beside"] if beside else [])],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -91,7 +93,7 @@ def test_nested_locks_of_one_process_and_no_empty_folder_left(tmp_path):
 
 
 def test_evaluate_out_has_one_writer(tmp_path):
-    holder = _holder(tmp_path / "eval", "evaluate")
+    holder = _holder(tmp_path / "eval", "evaluate", beside=True)
     try:
         started = time.monotonic()
         done = _cli(

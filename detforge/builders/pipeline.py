@@ -9,6 +9,7 @@ Hub dataset card embeds it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -95,6 +96,17 @@ def resolve_holdouts(
                 f"--set decontaminate.holdouts.{name}=null to build without it)"
             )
     return holdouts
+
+
+def holdout_record(holdouts: dict[str, SourceRoots]) -> dict[str, dict[str, str]]:
+    """Each holdout's annotation file and SHA-256 (the tables' meta keeps them, so that
+    ``benchmark pretrain`` can tell whether its downstream val set was decontaminated)."""
+    record = {}
+    for name, where in sorted(holdouts.items()):
+        with where.root.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        record[name] = {"annotations": str(where.root), "sha256": digest}
+    return record
 
 
 def _pause(stage: str) -> None:
@@ -336,7 +348,12 @@ def _build(
         ),
     )
     dataset = clean.dataset.replace(
-        meta={**clean.dataset.meta, "recipe": recipe.name, "taxonomy": recipe.taxonomy}
+        meta={
+            **clean.dataset.meta,
+            "recipe": recipe.name,
+            "taxonomy": recipe.taxonomy,
+            "decontaminated_against": holdout_record(holdout_roots),
+        }
     )
     reports: dict[str, pl.DataFrame] = {}
     for result in results:

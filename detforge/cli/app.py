@@ -45,9 +45,10 @@ def note(message: str) -> None:
     err_console.print(f"note: {message}", markup=False, highlight=False)
 
 
-def hold_output(folder: Path, command: str) -> None:
+def hold_output(folder: Path, command: str, *, beside: bool = False) -> None:
     """Lock the output ``folder`` until the running command ends (one writer per folder): a
-    second writer exits at once with one line naming this one."""
+    second writer exits at once with one line naming this one. ``beside``: the lock file sits
+    next to ``folder``, for a command that replaces the folder whole."""
     from detforge.lock import output_lock
 
-    options["context"].with_resource(output_lock(folder, command, note=note))
+    options["context"].with_resource(output_lock(folder, command, beside=beside, note=note))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -49,6 +50,8 @@ def _print_summary(run: Path) -> None:
             cell(row["AP_gain"], signed=True),
         )
     console.print(table)
+    for warning in json.loads((run / "summary.json").read_text())["warnings"]:
+        console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
     console.print(f"written: {run / 'summary.md'}, {run / 'summary.json'}")
 
 
@@ -68,7 +71,13 @@ def pretrain(
     pretrain_iters: int = typer.Option(90_000, help="Stage-1 iterations."),
     finetune_iters: int = typer.Option(12_000, help="Stage-2 iterations per fraction."),
     batch_size: int = typer.Option(2, help="Images per GPU (or per CPU process)."),
-    lr: float = typer.Option(0.02, help="Base learning rate."),
+    lr: float | None = typer.Option(
+        None,
+        help="Learning rate, used as given (default: the detector template's optimizer and "
+        "lr, scaled linearly to batch-size x gpus against the template's batch by mmengine's "
+        "auto_scale_lr: Faster R-CNN SGD 0.02 and RetinaNet SGD 0.01 at 16, Deformable "
+        "DETR AdamW 2e-4 at 32).",
+    ),
     backbone_depth: int = typer.Option(50, help="ResNet depth (18/34/50)."),
     backbone_weights: str | None = typer.Option(
         None, help="Local ImageNet ResNet checkpoint to start from (default: random init)."
@@ -79,6 +88,12 @@ def pretrain(
     ),
     device: str = typer.Option("auto", help="auto | cuda | cpu."),
     gpus: int = typer.Option(1, help="GPUs per step (>1 launches torchrun)."),
+    allow_contaminated_val: bool = typer.Option(
+        False,
+        "--allow-contaminated-val",
+        help="Run although --downstream-val is not among the eval sets the build was "
+        "decontaminated against (the summary carries a warning).",
+    ),
 ) -> None:
     """Run stage 1, then stage 2 with and without it at every fraction; print the AP table.
 
@@ -106,6 +121,7 @@ def pretrain(
         class_aware=class_aware,
         device=device,
         gpus=gpus,
+        allow_contaminated_val=allow_contaminated_val,
     )
     run_benchmark(plan, run, log=console.print)
     _print_summary(run)

@@ -1,17 +1,20 @@
-"""Detection metrics on a built dataset: COCO, LVIS-style and federated AP, per source.
+"""Detection metrics on a built dataset or a plain COCO/LVIS file: COCO, LVIS-style and
+federated AP, per source.
 
 Usage::
 
     from detforge.dataset import DetDataset
-    from detforge.evaluators import evaluate, write
+    from detforge.evaluators import evaluate, evaluate_file, write
 
     result = evaluate(DetDataset.read("out/bigdet/tables"), "preds.json", split="val")
     result.metrics("federated")["AP"]
     write(result, "out/bigdet/eval/val")
+    evaluate_file("instances_val2017.json", "dets.json").metrics("coco")["AP"]
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,8 +22,10 @@ import polars as pl
 
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
+from detforge.evaluators import federated
 from detforge.evaluators.detection import PROTOCOLS, evaluate_protocol, prepare
-from detforge.evaluators.predictions import load_predictions
+from detforge.evaluators.groundtruth import DEFAULT_PROTOCOL, read_ground_truth
+from detforge.evaluators.predictions import box_counts, load_predictions, read_predictions
 from detforge.evaluators.results import SCHEMA_VERSION, EvalResult, to_json, write
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "EvalResult",
     "evaluate",
+    "evaluate_file",
     "load_predictions",
     "source_mapping",
     "to_json",
@@ -66,6 +72,17 @@ def source_mapping(
     return mapping.select("source_label", "label")
 
 
+def source_spaces(dataset: DetDataset) -> dict[str, pl.Series]:
+    """Each source's own class ids, where they are integers (a results file could be
+    numbered in them)."""
+    spaces = {}
+    for (source,), rows in dataset.source_categories.group_by("source", maintain_order=True):
+        ids = rows["source_label"].cast(pl.Int64, strict=False)
+        if ids.null_count() == 0:
+            spaces[source] = ids
+    return spaces
+
+
 def evaluate(
     dataset: DetDataset,
     predictions: str | Path,
@@ -73,7 +90,8 @@ def evaluate(
     split: str = "val",
     protocols: Sequence[str] = ("coco", "lvis", "federated"),
     mapping: pl.DataFrame | None = None,
-    category_ids: str = "coco",
+    category_ids: str = "auto",
+    frequency: str = "lvis",
     matches: bool = True,
     step: Callable[[str], None] | None = None,
 ) -> EvalResult:
@@ -81,7 +99,9 @@ def evaluate(
 
     ``protocols``: any of :data:`PROTOCOLS`. ``mapping``: ``source_label -> label`` rows
     when the predictions carry a source's labels (see :func:`source_mapping`).
-    ``category_ids``: ``coco`` (the COCO export's ids, unified id + 1) or ``unified``.
+    ``category_ids``: ``coco`` (the COCO export's ids, unified id + 1), ``unified``, or
+    ``auto`` (the only one the file's ids fit; ids that fit several are refused).
+    ``frequency``: how APr/APc/APf bin classes (:data:`federated.FREQUENCY_BINS`).
     ``matches``: also compute per-detection TP/FP rows at IoU 0.5.
     ``step`` is called with a short description before each evaluation pass.
     """
@@ -94,16 +114,23 @@ def evaluate(
     if images.height == 0:
         have = sorted(dataset.images["split"].unique().drop_nulls().to_list())
         raise DetforgeError(f"the dataset has no images in split {split!r} (splits: {have})")
-    dets = load_predictions(
+    bins = federated.frequency_bins(dataset, frequency)
+    dets, scheme = read_predictions(
         predictions,
         images,
         dataset.categories["id"],
         split=split,
         mapping=mapping,
         category_ids=category_ids,
+        source_spaces=source_spaces(dataset),
     )
-    data = prepare(dataset, split, dets)
-    counts = {"images": images.height, "boxes": data.gt.height, "detections": dets.height}
+    data = prepare(dataset, split, dets, bins)
+    counts = {
+        "images": images.height,
+        "boxes": data.gt.height,
+        "detections": dets.height,
+        **box_counts(dets, images),
+    }
     per_class_counts = (
         data.categories.join(
             data.gt.group_by("label").agg(
@@ -129,11 +156,65 @@ def evaluate(
             result["per_class"], on="label", how="inner"
         ).sort("label")
         results[name] = result
-    has_train = dataset.images.filter(pl.col("split") == "train").height > 0
+    no_train = frequency == "train-counts" and bins["train_images"].is_null().all()
+    notes = []
+    if data.converted_boxes:
+        notes.append(
+            f"{data.converted_boxes} ground-truth box(es) have no source box (a build made "
+            "before detforge kept them, or boxes carried from a duplicate copy): converted "
+            "from the normalised float32 box, which can move an IoU off a threshold"
+        )
     return EvalResult(
         split=split,
         predictions=Path(predictions).name,
         counts=counts,
-        frequency_from="train split box counts" if has_train else "categories.frequency",
+        frequency_from=(
+            f"{frequency}: categories.frequency (no train split to count)"
+            if no_train
+            else f"{frequency}: {federated.FREQUENCY_BINS[frequency]}"
+        ),
         protocols=results,
+        ground_truth=f"split {split!r} of the dataset",
+        category_ids=scheme,
+        notes=tuple(notes),
+    )
+
+
+def evaluate_file(
+    ground_truth: str | Path,
+    predictions: str | Path,
+    *,
+    format: str | None = None,
+    protocols: Sequence[str] | None = None,
+    matches: bool = True,
+    step: Callable[[str], None] | None = None,
+) -> EvalResult:
+    """Score ``predictions`` on a plain COCO instances or LVIS JSON, ids as in the file.
+
+    ``format``: ``coco`` or ``lvis`` (None: detected, see :mod:`.groundtruth`).
+    ``protocols`` default to ``coco`` for a COCO file and ``lvis`` for an LVIS one; r/c/f
+    bins are the file's own ``frequency``.
+    """
+    gt = read_ground_truth(ground_truth, format)
+    result = evaluate(
+        gt.dataset,
+        predictions,
+        split=gt.dataset.images["split"][0] if gt.dataset.images.height else "val",
+        protocols=protocols or (DEFAULT_PROTOCOL[gt.format],),
+        category_ids="unified",
+        frequency="lvis",
+        matches=matches,
+        step=step,
+    )
+    return dataclasses.replace(
+        result,
+        split=None,
+        ground_truth=f"{gt.path.name} ({gt.format})",
+        category_ids=f"as in {gt.path.name}",
+        frequency_from=(
+            f"{gt.path.name}: each category's own frequency field"
+            if gt.format == "lvis"
+            else "none: a COCO file has no frequency field"
+        ),
+        notes=gt.notes + result.notes,
     )

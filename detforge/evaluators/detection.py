@@ -1,7 +1,10 @@
 """Detection AP on a dataset split through faster-coco-eval: COCO, LVIS and federated.
 
 Ground truth and predictions are handed to faster-coco-eval as in-memory COCO
-objects (dense 1-based image/annotation ids, so no 63-bit id meets a float).
+objects (dense 1-based image/annotation ids, so no 63-bit id meets a float). The
+ground truth is the source's own pixel boxes in float64 and the images go in the
+source's id order (:func:`prepare`), so every number equals pycocotools' / LVISEval's
+on the source's file, score ties and IoUs on a threshold included.
 Protocols:
 
 * ``coco``: pycocotools' COCOeval (every detection counts; up to 100 per image and class).
@@ -77,25 +80,67 @@ class EvalData:
     gt: pl.DataFrame  # gt_id, object_id, image_id, eval_id, label, x, y, w, h, area, iscrowd
     dets: pl.DataFrame  # dt_id, pred_index, image_id, eval_id, label, score, x, y, w, h,
     #                     annotated, not_exhaustive
-    categories: pl.DataFrame  # label, name, train_images, frequency
+    categories: pl.DataFrame  # label, name, frequency
+    converted_boxes: int = 0  # ground-truth boxes without a source box (from bbox x size)
 
 
-def prepare(dataset: DetDataset, split: str, predictions: pl.DataFrame) -> EvalData:
-    """Ground truth of ``split`` (boxes with a unified label) beside validated predictions."""
+def image_order(images: pl.DataFrame) -> pl.DataFrame:
+    """``images`` in evaluation order: by source, then the source's own image id (numeric
+    where it is a number), as pycocotools and LVISEval sort a file's ids. Score ties
+    between images are broken in this order, so it decides AP on tied scores."""
+    own = pl.col("source_image_id")
+    return images.sort(
+        pl.col("source"), own.cast(pl.Int64, strict=False), own, "image_id", nulls_last=True
+    )
+
+
+def ground_truth_boxes(objects: pl.DataFrame, size: pl.DataFrame) -> pl.DataFrame:
+    """Pixel ``x, y, w, h`` (float64) of ``objects`` on the images of ``size``.
+
+    The source's own box (``source_bbox``: unclipped, as written) wherever it still
+    describes the box on this image; a box carried from a duplicate copy has only its
+    normalised ``bbox`` there, converted with the image's size.
+    """
+    W, H = pl.col("width").cast(pl.Float64), pl.col("height").cast(pl.Float64)
+    box = [pl.col("bbox").arr.get(i).cast(pl.Float64) for i in range(4)]
+    own = [pl.col("source_bbox").arr.get(i) for i in range(4)]
+    here = pl.col("source_bbox").is_not_null() & (
+        pl.col("origin_image_id").is_null() | (pl.col("origin_image_id") == pl.col("image_id"))
+    )
+    converted = [box[0] * W, box[1] * H, (box[2] - box[0]) * W, (box[3] - box[1]) * H]
+    return objects.join(size, on="image_id", how="inner", maintain_order="left").with_columns(
+        *(
+            pl.when(here).then(mine).otherwise(other).alias(name)
+            for mine, other, name in zip(own, converted, "xywh", strict=True)
+        ),
+        here.alias("from_source"),
+    )
+
+
+def prepare(
+    dataset: DetDataset,
+    split: str,
+    predictions: pl.DataFrame,
+    frequency: pl.DataFrame | None = None,
+) -> EvalData:
+    """Ground truth of ``split`` (boxes with a unified label) beside validated predictions.
+
+    Images go in :func:`image_order`; boxes keep the table's order within an image (a
+    ground-truth file's order), which decides which of two equally good boxes a detection
+    matches. ``frequency``: ``label, frequency`` r/c/f bins (default: LVIS's own).
+    """
     images = (
-        dataset.images.filter(pl.col("split") == split)
+        image_order(dataset.images.filter(pl.col("split") == split))
         .select("image_id", "source", "width", "height")
-        .sort("image_id")
         .with_row_index("eval_id", offset=1)
         .with_columns(pl.col("eval_id").cast(pl.Int64))
     )
-    size = images.select("image_id", "eval_id", "source", "width", "height")
-    W, H = pl.col("width").cast(pl.Float64), pl.col("height").cast(pl.Float64)
-    box = [pl.col("bbox").arr.get(i).cast(pl.Float64) for i in range(4)]
+    size = images.select("image_id", "eval_id", "width", "height")
+    labelled = dataset.objects.filter(pl.col("label").is_not_null())
+    boxes = ground_truth_boxes(labelled, size)
+    converted = boxes.height - int(boxes["from_source"].sum())
     gt = (
-        dataset.objects.filter(pl.col("label").is_not_null())
-        .join(size, on="image_id", how="inner")
-        .sort("image_id", "object_id")
+        boxes.sort("eval_id", maintain_order=True)
         .with_row_index("gt_id", offset=1)
         .select(
             pl.col("gt_id").cast(pl.Int64),
@@ -103,14 +148,9 @@ def prepare(dataset: DetDataset, split: str, predictions: pl.DataFrame) -> EvalD
             "image_id",
             "eval_id",
             "label",
-            (box[0] * W).alias("x"),
-            (box[1] * H).alias("y"),
-            ((box[2] - box[0]) * W).alias("w"),
-            ((box[3] - box[1]) * H).alias("h"),
+            *"xywh",
             # the source's area where given (COCO: the mask's), else the box's
-            pl.coalesce(
-                pl.col("area").cast(pl.Float64), (box[2] - box[0]) * W * (box[3] - box[1]) * H
-            ).alias("area"),
+            pl.coalesce(pl.col("area").cast(pl.Float64), pl.col("w") * pl.col("h")).alias("area"),
             # OpenImages group-of boxes are COCO crowd regions: matches to them are ignored
             (pl.col("is_crowd").fill_null(False) | pl.col("is_group_of").fill_null(False))
             .cast(pl.Int8)
@@ -118,7 +158,7 @@ def prepare(dataset: DetDataset, split: str, predictions: pl.DataFrame) -> EvalD
         )
     )
     dets = (
-        predictions.join(size.select("image_id", "eval_id", "source"), on="image_id", how="inner")
+        predictions.join(images.select("image_id", "eval_id", "source"), on="image_id", how="inner")
         .sort("pred_index")
         .with_columns(pl.col("pred_index").add(1).alias("dt_id"))
     )
@@ -137,10 +177,12 @@ def prepare(dataset: DetDataset, split: str, predictions: pl.DataFrame) -> EvalD
         .with_columns(pl.col("not_exhaustive").fill_null(False))
         .drop("_box", "source")
     )
+    if frequency is None:
+        frequency = federated.frequency_bins(dataset)
     categories = dataset.categories.select(pl.col("id").alias("label"), "name").join(
-        federated.frequency_bins(dataset), on="label", how="left"
+        frequency.select("label", "frequency"), on="label", how="left"
     )
-    return EvalData(images, gt, dets, categories)
+    return EvalData(images, gt, dets, categories, converted)
 
 
 class _COCOeval(COCOeval_faster):

@@ -18,21 +18,38 @@ from __future__ import annotations
 import polars as pl
 
 from detforge.dataset import DetDataset
+from detforge.errors import DetforgeError
 
+#: how APr/APc/APf bin the classes: LVIS's own ``frequency`` field, or (on request) the
+#: merged train split's image counts with LVIS's thresholds
+FREQUENCY_BINS = {
+    "lvis": "each class's own LVIS frequency field (r/c/f as LVIS defines them); a class "
+    "mapped from several LVIS classes takes the most frequent bin, a class with no LVIS "
+    "class its categories.frequency",
+    "train-counts": "merged train split: images with a box of the class (r <= 10, c 11-100, "
+    "f > 100)",
+}
 #: LVIS bins by the number of training images that have a box of the class
 RARE_MAX, COMMON_MAX = 10, 100
+_RANK = {"r": 0, "c": 1, "f": 2}
 
 
-def frequency_bins(dataset: DetDataset) -> pl.DataFrame:
-    """``label, train_images, frequency`` (r/c/f) for every class of ``dataset``.
+def frequency_bins(dataset: DetDataset, bins: str = "lvis") -> pl.DataFrame:
+    """``label, train_images, frequency`` (r/c/f, null = in no bin) for every class.
 
-    Counted from the train split's boxes (images with at least one box of the class):
+    ``bins="lvis"``: the ``frequency`` of the LVIS classes mapped to each class (the
+    reader keeps LVIS's field in ``source_categories``; the mapping is read off the
+    boxes and image labels), else ``categories.frequency``. ``bins="train-counts"``:
+    counted from the train split's boxes (images with at least one box of the class):
     r = at most 10 images (0 included: a class never seen in training is rare),
-    c = 11-100, f = more than 100. Without a train split, ``categories.frequency``
-    is used as given (null = in no bin).
+    c = 11-100, f = more than 100; without a train split ``categories.frequency``.
     """
+    if bins not in FREQUENCY_BINS:
+        raise DetforgeError(f"unknown frequency bins {bins!r}: {', '.join(FREQUENCY_BINS)}")
     categories = dataset.categories.select(pl.col("id").alias("label"), "frequency")
     train = dataset.images.filter(pl.col("split") == "train").select("image_id")
+    if bins == "lvis":
+        return _source_frequency(dataset, categories)
     if train.height == 0:
         return categories.select(
             "label", pl.lit(None, pl.Int64).alias("train_images"), "frequency"
@@ -55,6 +72,38 @@ def frequency_bins(dataset: DetDataset) -> pl.DataFrame:
             .then(pl.lit("c"))
             .otherwise(pl.lit("f"))
             .alias("frequency")
+        )
+        .sort("label")
+    )
+
+
+def _source_frequency(dataset: DetDataset, categories: pl.DataFrame) -> pl.DataFrame:
+    """Bins from the source classes' own ``frequency`` (LVIS's), see :func:`frequency_bins`."""
+    given = dataset.source_categories.filter(pl.col("frequency").is_in(list(_RANK))).select(
+        "source", "source_label", pl.col("frequency").replace_strict(_RANK).alias("_rank")
+    )
+    keys = ["source", "source_label", "label"]
+    pairs = pl.concat(
+        [
+            dataset.objects.select(keys),
+            dataset.image_labels.select(keys),
+            dataset.label_spaces.select(keys),
+        ]
+    ).filter(pl.col("label").is_not_null())
+    ranked = (
+        pairs.join(given, on=["source", "source_label"], how="inner")
+        .group_by("label")
+        .agg(pl.col("_rank").max())
+        .with_columns(
+            pl.col("_rank").replace_strict({v: k for k, v in _RANK.items()}).alias("_lvis")
+        )
+    )
+    return (
+        categories.join(ranked.select("label", "_lvis"), on="label", how="left")
+        .select(
+            "label",
+            pl.lit(None, pl.Int64).alias("train_images"),
+            pl.coalesce("_lvis", "frequency").alias("frequency"),
         )
         .sort("label")
     )

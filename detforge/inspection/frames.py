@@ -183,7 +183,7 @@ def box_frame(dataset: DetDataset, image_ids: pl.Series) -> pl.DataFrame:
     objects = dataset.objects.filter(pl.col("image_id").is_in(image_ids.implode()))
     from detforge.evaluators.federated import frequency_bins
 
-    # r/c/f exactly as `detforge evaluate` bins APr/APc/APf (train-split image counts)
+    # r/c/f exactly as `detforge evaluate` bins APr/APc/APf by default (LVIS's own field)
     names = dataset.categories.select(
         pl.col("id").alias("label"), pl.col("name").alias("label_name")
     )

@@ -60,10 +60,21 @@ def read_eval_dir(eval_dir: Path) -> tuple[dict, pl.DataFrame]:
     for file in (info_file, matches_file):
         if not file.is_file():
             raise InputError(file, None, None, "not found (is this a `detforge evaluate` folder?)")
+    from detforge.evaluators.results import PAIR_KEY, pair_digest
+
+    text = info_file.read_bytes()
     try:
-        info = json.loads(info_file.read_text())
+        info = json.loads(text)
     except ValueError as error:
         raise InputError(info_file, None, None, f"malformed JSON: {error}") from None
+    paired = pl.read_parquet_metadata(matches_file).get(PAIR_KEY)
+    if paired is not None and paired != pair_digest(text):
+        raise InputError(
+            matches_file,
+            None,
+            None,
+            "written by another `detforge evaluate` run than eval.json beside it; rerun it",
+        )
     matches = pl.read_parquet(matches_file)
     need = {"image_id", "pred_index", "object_id", "status"}
     missing = sorted(need - set(matches.columns))

@@ -198,14 +198,17 @@ def test_frequency_bins_from_train_image_counts():
         ),
         categories=pl.DataFrame({"id": range(len(counts)), "name": [f"c{k}" for k in counts]}),
     )
-    bins = frequency_bins(dataset)
+    bins = frequency_bins(dataset, "train-counts")
     assert bins["train_images"].to_list() == counts
     assert bins["frequency"].to_list() == ["r", "r", "r", "c", "c", "f"]
     given = dataset.categories.with_columns(pl.Series("frequency", ["f", None, "c", "r", "r", "f"]))
     no_train = dataset.replace(
         images=dataset.images.filter(pl.col("split") == "val"), categories=given
     )
-    assert frequency_bins(no_train)["frequency"].to_list() == ["f", None, "c", "r", "r", "f"]
+    expected = ["f", None, "c", "r", "r", "f"]
+    assert frequency_bins(no_train, "train-counts")["frequency"].to_list() == expected
+    # LVIS's own bins are the default: no LVIS class here, so categories.frequency as given
+    assert frequency_bins(dataset.replace(categories=given))["frequency"].to_list() == expected
 
 
 def test_aprcf_average_the_per_class_ap_of_each_bin(tmp_path):
@@ -216,3 +219,56 @@ def test_aprcf_average_the_per_class_ap_of_each_bin(tmp_path):
         own = table.filter((pl.col("frequency") == freq) & pl.col("AP").is_not_null())
         assert own.height >= 3
         assert result.metrics("federated")[f"AP{freq}"] == pytest.approx(own["AP"].mean(), abs=1e-9)
+
+
+def test_lvis_bins_come_from_each_lvis_class_own_frequency(tmp_path):
+    """A merged build: unified classes mapped from LVIS classes take LVIS's r/c/f (two LVIS
+    classes merged into one: the more frequent bin), whatever the merged train counts say;
+    train counts only on request, and eval.json says which."""
+    dataset = make_dataset(21, images=60, classes=6, sources=("lvis", "objects365"))
+    train = make_dataset(22, images=40, classes=6, sources=("lvis",), split="train")
+    dataset = DetDataset.concat([dataset, train]).replace(categories=dataset.categories)
+    # LVIS classes 11..17 -> unified 0..5 (16 and 17 both -> 5); objects365 maps its own
+    lvis_classes = pl.DataFrame(
+        {
+            "source": "lvis",
+            "source_label": [str(c) for c in range(11, 18)],
+            "name": [f"l{c}" for c in range(11, 18)],
+            "frequency": ["f", "r", "c", "r", "c", "r", "c"],
+        }
+    )
+    to_lvis = {0: "11", 1: "12", 2: "13", 3: "14", 4: "15", 5: "16"}
+    objects = dataset.objects.with_columns(
+        pl.when(pl.col("source") == "lvis")
+        .then(pl.col("label").replace_strict(to_lvis, return_dtype=pl.String))
+        .otherwise(pl.col("source_label"))
+        .alias("source_label")
+    )
+    merged = pl.DataFrame(  # an LVIS image label of the second class merged into 5
+        {
+            "image_id": dataset.images["image_id"][0],
+            "source": "lvis",
+            "source_label": "17",
+            "label": 5,
+            "status": "negative",
+        }  # fmt: skip
+    )
+    dataset = dataset.replace(objects=objects, image_labels=merged, source_categories=lvis_classes)
+    bins = frequency_bins(dataset)
+    assert bins["frequency"].to_list() == ["f", "r", "c", "r", "c", "c"]
+    counted = frequency_bins(dataset, "train-counts")["frequency"].to_list()
+    assert counted != bins["frequency"].to_list()
+    val = dataset.replace(images=dataset.images.filter(pl.col("split") == "val"))
+    preds = write_json(tmp_path / "p.json", make_predictions(val, 21))
+    result = evaluate(dataset, preds, protocols=["federated"], category_ids="coco")
+    assert result.frequency_from.startswith("lvis: each class's own LVIS frequency field")
+    table = result.protocols["federated"]["per_class"]
+    assert table["frequency"].to_list() == ["f", "r", "c", "r", "c", "c"]
+    for freq in "rcf":
+        own = table.filter(pl.col("frequency") == freq)["AP"].drop_nulls()
+        assert result.metrics("federated")[f"AP{freq}"] == pytest.approx(own.mean(), abs=1e-9)
+    on_request = evaluate(
+        dataset, preds, protocols=["federated"], category_ids="coco", frequency="train-counts"
+    )
+    assert on_request.frequency_from.startswith("train-counts: merged train split")
+    assert on_request.protocols["federated"]["per_class"]["frequency"].to_list() == counted

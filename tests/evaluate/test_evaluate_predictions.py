@@ -41,11 +41,23 @@ def error(dataset, tmp_path, data, name="p.json", **kwargs) -> str:
 def test_json_and_both_parquet_layouts_give_the_same_metrics(case, tmp_path):
     dataset, preds = case
     frame = pl.DataFrame(preds).with_columns(label=pl.col("category_id") - 1).drop("category_id")
-    frame.rename({"bbox": "bbox_xywh"}).write_parquet(tmp_path / "xywh.parquet")
-    # normalised xyxy, computed exactly like the dataset's own boxes
+    # normalised xyxy, computed exactly like the dataset's own boxes (inside the image)
     size = dataset.images.select("image_id", "width", "height")
     b = [pl.col("bbox").list.get(i) for i in range(4)]
-    frame.join(size, on="image_id", maintain_order="left").select(
+    frame = frame.join(size, on="image_id", maintain_order="left").with_columns(
+        pl.concat_list(
+            b[0],
+            b[1],
+            pl.min_horizontal(b[2], pl.col("width") - b[0]),
+            pl.min_horizontal(b[3], pl.col("height") - b[1]),
+        ).alias("bbox")
+    )
+    preds = frame.select(pl.col("label").add(1).alias("category_id"), "bbox", "image_id", "score")
+    preds = preds.to_dicts()
+    frame.select("image_id", "label", "score", pl.col("bbox").alias("bbox_xywh")).write_parquet(
+        tmp_path / "xywh.parquet"
+    )
+    frame.select(
         "image_id",
         "label",
         "score",
@@ -61,9 +73,9 @@ def test_json_and_both_parquet_layouts_give_the_same_metrics(case, tmp_path):
         for name in ("xywh.parquet", "xyxy.parquet")
     ]
     results.append(
-        evaluate(dataset, write_json(tmp_path / "p.json", preds), protocols=["coco"]).metrics(
-            "coco"
-        )
+        evaluate(
+            dataset, write_json(tmp_path / "p.json", preds), protocols=["coco"], category_ids="coco"
+        ).metrics("coco")
     )
     for other in results[1:]:
         np.testing.assert_allclose(list(results[0].values()), list(other.values()), atol=1e-9)
@@ -86,23 +98,19 @@ def test_every_problem_is_reported_at_once(case, tmp_path):
     bad[0]["category_id"] = 99
     bad[1]["bbox"] = [1.0, 2.0, float("nan"), 3.0]
     bad[2]["bbox"] = [1.0, 2.0, -3.0, 3.0]
-    bad[3]["bbox"] = [1.0, 2.0, 0.0, 3.0]
     bad[4]["bbox"] = [1.0, 2.0, 3.0]
     del bad[5]["score"]
     bad[6]["score"] = float("nan")
-    bad[7]["bbox"] = [-5.0, 2.0, 3.0, 3.0]
     text = json.dumps(bad)  # NaN is written as the bare token NaN, as Python's json does
-    message = error(dataset, tmp_path, text)
+    message = error(dataset, tmp_path, text, category_ids="coco")
     for part in (
         "1 detections in p.json have a category_id that is not a class of the dataset's COCO "
         "export (unified id + 1) (e.g. category_id 99)",
         "1 detections in p.json have a NaN/infinite bbox (e.g. pred_index 1)",
         "1 detections in p.json have a negative width/height (e.g. pred_index 2)",
-        "1 detections in p.json have a zero-size bbox (e.g. pred_index 3)",
         "1 detections in p.json have no 4-number bbox (e.g. pred_index 4)",
         "1 detections in p.json have no score (e.g. pred_index 5)",
         "1 detections in p.json have a NaN score (e.g. pred_index 6)",
-        "1 detections in p.json have negative coordinates (e.g. pred_index 7)",
     ):
         assert part in message
 
@@ -192,3 +200,69 @@ def test_a_taxonomy_that_numbers_classes_otherwise_is_refused(case):
         source_mapping("coco80", "lvis", dataset.categories)
     bigdet = source_mapping("coco80", "lvis")
     assert bigdet.height > 0
+
+
+def test_boxes_outside_the_image_and_zero_size_are_scored_as_pycocotools_does(case, tmp_path):
+    from evaluate_synth import coco_ground_truth
+    from references import assert_equals_pycocotools, pycocotools
+
+    dataset, preds = case
+    odd = [dict(p) for p in preds]
+    sizes = {i: (w, h) for i, w, h in dataset.images.select("image_id", "width", "height").rows()}
+    for k, p in enumerate(odd[:30]):
+        x, y, w, h = p["bbox"]
+        p["bbox"] = [
+            [-0.4, y, w, h],  # the case that made the whole file refused
+            [sizes[p["image_id"]][0] - w / 2, y, w, h],
+            [x, y, 0.0, h],
+        ][k % 3]
+    path = write_json(tmp_path / "odd.json", odd)
+    result = evaluate(dataset, path, protocols=["coco"], category_ids="coco")
+    outside = sum(
+        x < 0 or y < 0 or x + w > sizes[p["image_id"]][0] or y + h > sizes[p["image_id"]][1]
+        for p in odd
+        for x, y, w, h in [p["bbox"]]
+    )
+    assert result.counts["detections_outside_image"] == outside >= 20
+    assert result.counts["detections_zero_size"] == 10
+    assert any("outside their image" in note for note in result.all_notes())
+    assert_equals_pycocotools(result, pycocotools(coco_ground_truth(dataset), odd), 1)
+
+
+@pytest.mark.parametrize(
+    ("column", "values", "reason"),
+    [
+        ("bbox", [[12.0, 40.0, 300.0, 200.0]], "normalised coordinates outside [0, 1]"),
+        ("label", [1.5], "non-integer class id (e.g. 1.5)"),
+        ("image_id", ["a12"], "column has type String, expected integers (e.g. 'a12')"),
+        ("score", ["high"], "column has type String, expected numbers (e.g. 'high')"),
+        ("bbox", ["0 0 1 1"], "expected a list of 4 numbers"),
+    ],
+)
+def test_wrong_parquet_values_are_one_line_errors(case, tmp_path, column, values, reason):
+    dataset, _ = case
+    image_id = int(dataset.images["image_id"][0])
+    row = {"image_id": [image_id], "label": [1], "score": [0.5], "bbox": [[0.1, 0.1, 0.5, 0.5]]}
+    pl.DataFrame({**row, column: values}).write_parquet(tmp_path / "p.parquet")
+    with pytest.raises(InputError) as raised:
+        load(dataset, tmp_path / "p.parquet")
+    message = str(raised.value)
+    assert "\n" not in message and f"field '{column}'" in message and reason in message
+
+
+def test_category_ids_that_fit_several_id_spaces_are_refused(case, tmp_path):
+    """Ids 1..6 fit the COCO export (unified + 1), the unified ids 0..5 and a source's own
+    ids 1..365: no guess, one line naming the flags; an explicit choice is scored."""
+    dataset, preds = case
+    low = [p for p in preds if p["category_id"] < 6]  # never the last class: fits both
+    path = write_json(tmp_path / "low.json", low)
+    with pytest.raises(InputError, match="could be read as .*export.* or unified ids: pass "):
+        evaluate(dataset, path, protocols=["coco"])
+    source = pl.DataFrame({"source": "objects365", "source_label": [str(i) for i in range(1, 366)]})
+    o365 = dataset.replace(source_categories=source)
+    full = write_json(tmp_path / "all.json", preds)  # the last class too: only COCO ids fit
+    with pytest.raises(InputError, match="objects365's own ids: pass --category-ids coco"):
+        evaluate(o365, full, protocols=["coco"])
+    assert evaluate(dataset, full, protocols=["coco"]).category_ids == "coco"
+    explicit = evaluate(o365, full, protocols=["coco"], category_ids="coco")
+    assert explicit.metrics("coco") == evaluate(dataset, full, protocols=["coco"]).metrics("coco")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -84,11 +85,16 @@ def tiny_benchmark_data(tmp_path_factory):
     train = write_coco(source_root, "train", 8, 0, ["red_box", "blue_box"])
     (coco / "train.json").write_text(train.read_text().replace('"train/', '"sample/train/'))
     (coco / "roots.json").write_text(json.dumps({"sample": str(source_root)}))
-    tables_from_coco(json.loads(train.read_text())).write(root / "build" / "tables")
     downstream = root / "downstream"
+    val = write_coco(downstream, "val", 4, 2, ["red_box", "blue_box"])
+    # the build was decontaminated against the downstream val set, as a real one would be
+    digest = hashlib.sha256(val.read_bytes()).hexdigest()
+    meta = {"decontaminated_against": {"downstream": {"annotations": str(val), "sha256": digest}}}
+    tables = tables_from_coco(json.loads(train.read_text())).replace(meta=meta)
+    tables.write(root / "build" / "tables")
     return {
         "build_dir": root / "build",
         "downstream_train": write_coco(downstream, "train", 8, 1, ["red_box", "blue_box"]),
-        "downstream_val": write_coco(downstream, "val", 4, 2, ["red_box", "blue_box"]),
+        "downstream_val": val,
         "downstream_images": downstream,
     }

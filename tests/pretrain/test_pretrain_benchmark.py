@@ -11,7 +11,13 @@ from typer.testing import CliRunner
 from detforge.cli import app
 from detforge.errors import DetforgeError
 from detforge.evaluators.pretrain import data
-from detforge.evaluators.pretrain.configs import TEMPLATES, DataSpec, TrainSpec, write_config
+from detforge.evaluators.pretrain.configs import (
+    TEMPLATES,
+    DataSpec,
+    TrainSpec,
+    learning_rate,
+    write_config,
+)
 
 
 def _args(d, run, *extra):
@@ -42,6 +48,10 @@ def test_both_stages_baseline_summary_and_resume(tiny_benchmark_data, tmp_path):
     assert Config.fromfile(str(run / "finetune/50pct/scratch/config.py")).load_from is None
     stage1 = Config.fromfile(str(run / "pretrain/config.py"))
     assert stage1.train_dataloader.sampler.type == "WeightedImageSampler"
+    # mmengine itself scaled the template's lr to the run's batch (2 of Faster R-CNN's 16)
+    assert "Scaling the original LR by 0.125" in (run / "pretrain/step.log").read_text()
+    assert summary["learning_rate"]["lr"] == pytest.approx(0.0025)
+    assert summary["warnings"] == []
 
     # an interrupted step (no metrics.json yet) is redone from its checkpoint; the rest skipped
     (run / "finetune/100pct/pretrained/metrics.json").unlink()
@@ -66,17 +76,89 @@ def test_rerun_with_other_options_is_refused(tiny_benchmark_data, tmp_path):
         _check_plan(BenchmarkPlan(**{**plan.__dict__, "fractions": (10,)}), tmp_path)
 
 
+#: each template's optimizer, learning rate, the total batch it is tuned for, its
+#: warm-up and its step milestones as fractions of the run (mmdet 3.3's configs)
+TEMPLATE_TRAINING = {
+    "faster_rcnn_r50_fpn": ("SGD", 0.02, 16, 500, [8 / 12, 11 / 12]),
+    "retinanet_r50_fpn": ("SGD", 0.01, 16, 500, [8 / 12, 11 / 12]),
+    "deformable_detr_r50": ("AdamW", 2e-4, 32, None, [40 / 50]),
+}
+
+
 @pytest.mark.parametrize("detector", sorted(TEMPLATES))
-def test_written_configs_parse_in_mmengine(detector, tiny_benchmark_data, tmp_path):
+def test_written_configs_keep_each_template_training(detector, tiny_benchmark_data, tmp_path):
     d = tiny_benchmark_data
     spec = DataSpec(d["downstream_train"], d["downstream_val"], d["downstream_images"], ("a", "b"))
-    config = write_config(spec, TrainSpec(detector, iters=10, backbone_depth=18), tmp_path)
+    iters = 12_000
+    config = write_config(spec, TrainSpec(detector, iters=iters, backbone_depth=18), tmp_path)
     cfg = Config.fromfile(str(config))
     heads = [cfg.model.get("bbox_head"), cfg.model.get("roi_head", {}).get("bbox_head")]
     assert [h["num_classes"] for h in heads if h] == [2]
     assert cfg.model.backbone.depth == 18 and cfg.model.backbone.init_cfg is None
-    assert cfg.train_cfg.max_iters == 10
+    assert cfg.train_cfg.max_iters == iters
     assert cfg.test_evaluator.ann_file == str(d["downstream_val"])
+    optimizer, lr, base, warmup, fractions = TEMPLATE_TRAINING[detector]
+    assert cfg.optim_wrapper.optimizer.type == optimizer
+    assert cfg.optim_wrapper.optimizer.lr == lr  # mmengine scales it at start
+    assert cfg.auto_scale_lr == {"enable": True, "base_batch_size": base}
+    assert cfg.train_dataloader.batch_size == 2
+    steps = [s for s in cfg.param_scheduler if s.type == "MultiStepLR"]
+    assert steps[0].milestones == [round(iters * f) for f in fractions]
+    assert steps[0].end == iters and steps[0].by_epoch is False
+    warmups = [s.end for s in cfg.param_scheduler if s.type == "LinearLR"]
+    assert warmups == ([] if warmup is None else [warmup])
+    hook = cfg.default_hooks.checkpoint
+    assert hook.max_keep_ckpts == 3 and hook.interval == 500  # 3 checkpoints, not 24
+    # the learning rate the run trains with: linear in the total batch
+    effective = learning_rate(detector, batch_size=2, gpus=1)
+    assert effective.lr == pytest.approx(lr * 2 / base) and effective.scaled
+    assert learning_rate(detector, batch_size=4, gpus=8).lr == pytest.approx(lr * 32 / base)
+
+
+@pytest.mark.parametrize("detector", sorted(TEMPLATES))
+def test_an_explicit_lr_is_used_as_given(detector, tiny_benchmark_data, tmp_path):
+    d = tiny_benchmark_data
+    spec = DataSpec(d["downstream_train"], None, d["downstream_images"], ("a", "b"))
+    config = write_config(spec, TrainSpec(detector, iters=20, lr=0.005), tmp_path)
+    cfg = Config.fromfile(str(config))
+    assert cfg.optim_wrapper.optimizer.lr == 0.005
+    assert cfg.auto_scale_lr.enable is False
+    warmups = [s.end for s in cfg.param_scheduler if s.type == "LinearLR"]
+    assert warmups == ([] if detector == "deformable_detr_r50" else [2])  # a tenth of the run
+    assert learning_rate(detector, 2, 1, lr=0.005).describe() == (
+        f"{TEMPLATE_TRAINING[detector][0]} lr 0.005 (set with --lr)"
+    )
+
+
+def test_a_downstream_val_the_build_was_not_decontaminated_against(tiny_benchmark_data, tmp_path):
+    """Refused with the flag that accepts it; accepted, the summary carries the warning;
+    the same file elsewhere (same content) counts as decontaminated."""
+    from detforge.evaluators.pretrain.benchmark import summarize
+    from detforge.evaluators.pretrain.holdout import check_downstream_val
+
+    d = tiny_benchmark_data
+    other = tmp_path / "other_val.json"
+    other.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    result = CliRunner().invoke(app, _args({**d, "downstream_val": other}, tmp_path / "run"))
+    assert isinstance(result.exception, DetforgeError)
+    message = str(result.exception)
+    assert "not among the build's decontamination sets" in message
+    assert "--allow-contaminated-val" in message and "--holdout" in message
+    assert not (tmp_path / "run").exists()
+    copy = tmp_path / "copy_of_val.json"
+    copy.write_bytes(d["downstream_val"].read_bytes())
+    assert check_downstream_val(d["build_dir"], copy, allow=False) is None
+    warning = check_downstream_val(d["build_dir"], other, allow=True)
+    assert warning and "gain may be inflated" in warning
+    from detforge.evaluators.pretrain.benchmark import BenchmarkPlan, _check_plan
+
+    plan = BenchmarkPlan(d["build_dir"], d["downstream_train"], other, d["downstream_images"],
+                         fractions=(50,), allow_contaminated_val=True)  # fmt: skip
+    _check_plan(plan, tmp_path / "accepted")
+    summarize(tmp_path / "accepted")
+    summary = json.loads((tmp_path / "accepted" / "summary.json").read_text())
+    assert summary["warnings"] == [warning]
+    assert "**Warning**" in (tmp_path / "accepted" / "summary.md").read_text()
 
 
 def test_fraction_subsets_are_deterministic_and_sized(tiny_benchmark_data):

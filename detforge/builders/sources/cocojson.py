@@ -228,6 +228,7 @@ def _checked_objects(
     )
     boxes = anns.join(sizes, on="image_id", how="left").with_columns(from_coco_xywh())
     boxes, quarantine = common.clip_boxes(boxes, source, file, "id")
+    boxes, bad_area = common.checked_area(boxes, source, file, "id")
     objects = boxes.select(
         pl.col("_iid").alias("image_id"),
         schema.stable_id_expr(source, pl.lit(f"{split}/") + pl.col("id").cast(pl.String)).alias(
@@ -239,11 +240,12 @@ def _checked_objects(
         "y1",
         "x2",
         "y2",
-        pl.col("area").fill_null(pl.col("bw") * pl.col("bh")),
+        "area",
         (pl.col("iscrowd").fill_null(0) != 0).alias("is_crowd"),
         pl.col("_iid").alias("origin_image_id"),
+        pl.concat_arr("bx", "by", "bw", "bh").alias("source_bbox"),
     )
-    return common.make_dataset_tables(objects), quarantine
+    return common.make_dataset_tables(objects), pl.concat([quarantine, bad_area])
 
 
 def to_dataset(

@@ -6,7 +6,10 @@ Box rules (the same for every format, see docs/sources.md):
   recorded in ``quarantine``;
 * a box partly outside the image is clipped to it and recorded in ``quarantine``;
 * a box entirely outside the image has no area left after clipping, so it is dropped (and
-  recorded) by the first rule.
+  recorded) by the first rule;
+* a non-positive ``area`` is replaced by the box's and recorded.
+
+The source's own pixel box stays in ``source_bbox``, unclipped (evaluation uses it).
 """
 
 from __future__ import annotations
@@ -149,6 +152,32 @@ def clip_boxes(
         ]
     )
     return kept.drop("_outside"), quarantine
+
+
+def checked_area(
+    boxes: pl.DataFrame, source: str, file: Path | str, record_col: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Fill ``area`` where missing and replace a non-positive one by the box's ``bw * bh``.
+
+    Returns ``(boxes, quarantine)``: a recomputed area is recorded with the value it
+    replaced (COCO-style tools would otherwise put the box in no area range).
+    """
+    box_area = pl.col("bw") * pl.col("bh")
+    bad = boxes.filter(pl.col("area") <= 0)
+    quarantine = bad.select(
+        pl.lit(source).alias("source"),
+        pl.lit(str(file)).alias("file"),
+        pl.col(record_col).cast(pl.String).alias("record"),
+        pl.lit("area").alias("field"),
+        pl.format("area {} is not positive: recomputed from the box (w*h)", "area").alias("reason"),
+    )
+    fixed = boxes.with_columns(
+        pl.when(pl.col("area").is_null() | (pl.col("area") <= 0))
+        .then(box_area)
+        .otherwise(pl.col("area"))
+        .alias("area")
+    )
+    return fixed, quarantine
 
 
 def make_dataset_tables(objects: pl.DataFrame) -> pl.DataFrame:

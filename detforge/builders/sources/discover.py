@@ -49,7 +49,7 @@ def discover(root: Path, sources: list[str] | None = None) -> list[SourceSplit]:
             for name in names
         ):
             found.append(SourceSplit("openimages", split, oi))
-        if _has(root / "lvis" / lvis.FILES[split]):
+        if any(_has(root / "lvis" / files[split]) for files in lvis.FILES.values()):
             found.append(
                 SourceSplit("lvis", split, root / "lvis", lvis.default_images_root(root / "lvis"))
             )

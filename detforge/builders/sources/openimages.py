@@ -32,26 +32,21 @@ BOX_FILES = {
     "v5": ["{s}-annotations-bbox.csv"],
     "v4": ["{s}-annotations-bbox.csv"],
 }
-LABEL_FILES = {
-    "v7": [
-        "oidv7-{s}-annotations-human-imagelabels-boxable.csv",
-        "oidv7-{s}-annotations-human-imagelabels.csv",
-        "{s}-annotations-human-imagelabels-boxable.csv",
-    ],
-    "v6": [
-        "oidv6-{s}-annotations-human-imagelabels-boxable.csv",
-        "{s}-annotations-human-imagelabels-boxable.csv",
-        "oidv6-{s}-annotations-human-imagelabels.csv",
-    ],
-    "v5": ["{s}-annotations-human-imagelabels-boxable.csv"],
-    "v4": ["{s}-annotations-human-imagelabels-boxable.csv"],
-}
+#: human-verified image labels: any ``[oidvN-]<split>-annotations-human-imagelabels*.csv``
+#: (``-boxable`` or not); see :func:`_label_file` for which one wins when several exist
+LABEL_GLOB = "*{s}-annotations-human-imagelabels*.csv"
 CLASS_FILES = {
     "v7": ["oidv7-class-descriptions-boxable.csv", "class-descriptions-boxable.csv"],
     "v6": ["class-descriptions-boxable.csv", "oidv6-class-descriptions-boxable.csv"],
     "v5": ["class-descriptions-boxable.csv"],
     "v4": ["class-descriptions-boxable.csv"],
 }
+#: the full class lists (~20k classes), read when no boxable list is there
+ALL_CLASS_FILES = [
+    "oidv7-class-descriptions.csv",
+    "oidv6-class-descriptions.csv",
+    "class-descriptions.csv",
+]
 BOX_COLUMNS = {
     "ImageID": pl.String,
     "Source": pl.String,
@@ -94,6 +89,21 @@ def _find(
     return None
 
 
+def _label_file(root: Path, prefix: str, version: str | None) -> Path | None:
+    """The split's image-label CSV: ``-boxable`` first (its classes are the box classes),
+    then the asked version's ``oidvN-`` name, an unprefixed one, any other; by name last."""
+    found = sorted(root.glob(LABEL_GLOB.format(s=prefix)))
+    wanted = f"oidv{version[1:]}-" if version else None
+
+    def rank(path: Path) -> tuple:
+        name = path.name
+        versioned = name.startswith("oidv")
+        order = 0 if wanted and name.startswith(wanted) else 1 if not versioned else 2
+        return ("-boxable" not in name, order, name)
+
+    return min(found, key=rank) if found else None
+
+
 def files(root: Path, split: str, version: str | None = None) -> dict[str, Path | None]:
     """The ``boxes``, ``labels``, ``classes`` and ``hierarchy`` files of ``split`` under ``root``."""
     if split not in SPLIT_DIRS:
@@ -101,16 +111,19 @@ def files(root: Path, split: str, version: str | None = None) -> dict[str, Path 
             root, None, "split", f"OpenImages has no split {split!r} (train, val, test)"
         )
     prefix = SPLIT_DIRS[split]
+    classes = _find(root, CLASS_FILES, version, prefix)
+    if classes is None:
+        classes = next((root / n for n in ALL_CLASS_FILES if (root / n).is_file()), None)
     found = {
         "boxes": _find(root, BOX_FILES, version, prefix),
-        "labels": _find(root, LABEL_FILES, version, prefix),
-        "classes": _find(root, CLASS_FILES, version, prefix),
+        "labels": _label_file(root, prefix, version),
+        "classes": classes,
         "hierarchy": root / HIERARCHY_FILE if (root / HIERARCHY_FILE).is_file() else None,
     }
     for key, candidates in (("boxes", BOX_FILES), ("classes", CLASS_FILES)):
         if found[key] is None:
             names = sorted({n.format(s=prefix) for names in candidates.values() for n in names})
-            looked = ", ".join(names)
+            looked = ", ".join(names + (ALL_CLASS_FILES if key == "classes" else []))
             raise InputError(root, None, None, f"no OpenImages {key} file ({looked}) found")
     return found
 
@@ -212,7 +225,18 @@ def _images(
 def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """OBJECTS rows of the box CSV (joined with image sizes) and their quarantine rows."""
     boxes = boxes.rename({"XMin": "x1", "XMax": "x2", "YMin": "y1", "YMax": "y2"})
-    boxes = boxes.with_columns(pl.format("line {}", pl.col("_row")).alias("_record"))
+    W, H = pl.col("width").cast(pl.Float64), pl.col("height").cast(pl.Float64)
+    # the source's own box in pixels, before clipping (null without the image size)
+    pixels = pl.concat_arr(
+        pl.col("x1") * W,
+        pl.col("y1") * H,
+        (pl.col("x2") - pl.col("x1")) * W,
+        (pl.col("y2") - pl.col("y1")) * H,
+    )
+    boxes = boxes.with_columns(
+        pl.format("line {}", pl.col("_row")).alias("_record"),
+        pl.when(W.is_not_null() & H.is_not_null()).then(pixels).alias("source_bbox"),
+    )
     boxes, quarantine = common.clip_boxes(boxes, SOURCE, file, "_record")
     area = (pl.col("x2") - pl.col("x1")) * pl.col("width") * (pl.col("y2") - pl.col("y1"))
     objects = boxes.select(
@@ -229,6 +253,7 @@ def _objects(file: Path, boxes: pl.DataFrame, split: str) -> tuple[pl.DataFrame,
         (area * pl.col("height")).alias("area"),
         *(_flag(file, boxes, col).alias(name) for col, name in FLAGS.items()),
         pl.col("image_id").alias("origin_image_id"),
+        "source_bbox",
     )
     return common.make_dataset_tables(objects), quarantine
 

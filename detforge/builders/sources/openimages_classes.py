@@ -1,9 +1,15 @@
 """OpenImages classes: ``class-descriptions-boxable.csv`` and the box hierarchy JSON.
 
 The hierarchy (``bbox_labels_600_hierarchy.json``) is a nested
-``{"LabelName": MID, "Subcategory": [...], "Part": [...]}`` tree from the root
-``/m/0bl9f`` (Entity, not a class). A class listed under several parents is a DAG node:
-``parents`` keeps every ``Subcategory`` (is_a) parent, ``part_of`` every ``Part`` whole.
+``{"LabelName": MID, "Subcategory": [...], "Part": [...]}`` tree. Its top node is the
+root: Google's file uses ``/m/0bl9f`` (Entity), other copies other MIDs; a root that is
+not in the class list is a container, not a class, and gives no edges. A class listed
+under several parents is a DAG node: ``parents`` keeps every ``Subcategory`` (is_a)
+parent, ``part_of`` every ``Part`` whole.
+
+The class CSV is ``MID,DisplayName`` rows, with or without a header line (a first line
+whose first cell is not a MID while the next one's is: ``LabelName,DisplayName``,
+``mid,label``, ...). Errors name the file's 1-based line.
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ from detforge.builders.sources import common
 from detforge.errors import InputError
 
 SOURCE = "openimages"
-ROOT_MID = "/m/0bl9f"
 HIERARCHY_FILE = "bbox_labels_600_hierarchy.json"
 
 
+def _is_mid(value: str | None) -> bool:
+    """OpenImages class ids are Freebase / Knowledge Graph ids: ``/m/...`` or ``/g/...``."""
+    return value is not None and value.startswith("/")
+
+
 def read_class_csv(path: Path) -> pl.DataFrame:
-    """``MID,DisplayName`` rows (no header; a ``LabelName,DisplayName`` header is skipped)."""
+    """``source_label, name`` rows of a class CSV (a header line is detected and skipped)."""
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8-sig")
@@ -43,22 +53,39 @@ def read_class_csv(path: Path) -> pl.DataFrame:
         ) from None
     if frame.width != 2:
         raise InputError(
-            path, "row 1", None, f"expected 2 columns MID,DisplayName, got {frame.width}"
+            path, "line 1", None, f"expected 2 columns MID,DisplayName, got {frame.width}"
         )
-    if frame.height and frame["source_label"][0] == "LabelName":
-        frame = frame.slice(1)
-    common.check_nulls(path, frame, ["source_label", "name"], None)
-    common.check_unique(path, frame, "source_label", "class")
-    return frame
+    frame = frame.with_row_index("_line", offset=1)  # the file's line number
+    first = frame["source_label"].head(2).to_list()
+    if first and not _is_mid(first[0]) and (len(first) == 1 or _is_mid(first[1])):
+        frame = frame.slice(1)  # a header line
+    for column in ("source_label", "name"):
+        empty = frame.filter(pl.col(column).is_null())
+        if empty.height:
+            line = empty["_line"][0]
+            raise InputError(path, f"line {line}", column, "missing or empty value")
+    repeated = frame.filter(pl.col("source_label").is_duplicated())
+    if repeated.height:
+        mid, lines = (
+            repeated["source_label"][0],
+            repeated.filter(pl.col("source_label") == repeated["source_label"][0])["_line"],
+        )
+        raise InputError(
+            path,
+            f"line {lines[1]}",
+            "source_label",
+            f"duplicate class {mid} (first on line {lines[0]})",
+        )
+    return frame.drop("_line")
 
 
-def read_hierarchy(path: Path) -> pl.DataFrame:
-    """Edges of the hierarchy: ``child, parent, relation`` (``is_a`` or ``part_of``).
-
-    Edges from the root ``/m/0bl9f`` are left out; duplicates kept once, in file order.
-    """
+def read_hierarchy(path: Path) -> tuple[str, pl.DataFrame]:
+    """The root's MID and the edges of the hierarchy: ``child, parent, relation``
+    (``is_a`` or ``part_of``), every edge once, in file order (the root's included)."""
     path = Path(path)
     tree = common.load_json(path)
+    if not isinstance(tree, dict) or not isinstance(tree.get("LabelName"), str):
+        raise InputError(path, "root", "LabelName", "hierarchy root without a LabelName")
     edges: dict[tuple[str, str, str], None] = {}
     stack = [(tree, "LabelName")]
     # walk the (small, ~600-node) tree iteratively
@@ -72,13 +99,14 @@ def read_hierarchy(path: Path) -> pl.DataFrame:
             if not isinstance(children, list):
                 raise InputError(path, mid, key, "expected a list")
             for child in reversed(children):
-                if isinstance(child, dict) and mid != ROOT_MID:
+                if isinstance(child, dict):
                     edges[(child.get("LabelName"), mid, relation)] = None
                 stack.append((child, f"{mid}/{key}"))
     rows = list(reversed(edges))
-    return pl.DataFrame(
+    frame = pl.DataFrame(
         rows, schema={"child": pl.String, "parent": pl.String, "relation": pl.String}, orient="row"
     )
+    return tree["LabelName"], frame
 
 
 def read_categories(path: Path, hierarchy: Path | None = None) -> pl.DataFrame:
@@ -91,7 +119,9 @@ def read_categories(path: Path, hierarchy: Path | None = None) -> pl.DataFrame:
     if hierarchy is None and (path.parent / HIERARCHY_FILE).is_file():
         hierarchy = path.parent / HIERARCHY_FILE
     if hierarchy is not None:
-        edges = read_hierarchy(Path(hierarchy))
+        root, edges = read_hierarchy(Path(hierarchy))
+        if root not in classes["source_label"]:  # a container (Entity), not a class
+            edges = edges.filter(pl.col("parent") != root)
         mids = pl.concat([edges["child"], edges["parent"]]).unique()
         unknown = mids.filter(~mids.is_in(classes["source_label"].implode()))
         if unknown.len():

@@ -2,6 +2,7 @@
 
 ```
 RUN/plan.json                     the options; a rerun must agree with them
+RUN/training.json                 the learning rate the steps train with, and why
 RUN/data/                         downstream subsets, sampling weights, image links
 RUN/pretrain/                     stage 1 (config.py, checkpoints, metrics.json when done)
 RUN/finetune/<p>pct/scratch/      stage 2 without pre-training (the baseline)
@@ -26,7 +27,8 @@ from detforge.atomic import write_text
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
 from detforge.evaluators.pretrain import data
-from detforge.evaluators.pretrain.configs import DataSpec, TrainSpec, write_config
+from detforge.evaluators.pretrain.configs import DataSpec, TrainSpec, learning_rate, write_config
+from detforge.evaluators.pretrain.holdout import check_downstream_val, contamination_warning
 from detforge.extras import require
 
 METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "AP75": "coco/bbox_mAP_75"}
@@ -46,13 +48,14 @@ class BenchmarkPlan:
     pretrain_iters: int = 90_000
     finetune_iters: int = 12_000
     batch_size: int = 2
-    lr: float = 0.02
+    lr: float | None = None  # None: the template's, scaled to batch_size x gpus
     backbone_depth: int = 50
     backbone_weights: str | None = None
     image_scale: tuple[int, int] = (1333, 800)
     class_aware: bool = True
     device: str = "auto"
     gpus: int = 1
+    allow_contaminated_val: bool = False
 
     def to_json(self) -> dict:
         return {
@@ -189,7 +192,14 @@ def run_benchmark(
     """Run every step not done yet, then summarise. Safe to rerun after an interruption."""
     for module in ("torch", "mmengine", "mmdet", "mmcv"):
         require(module, "train")
+    warning = check_downstream_val(plan.build_dir, plan.downstream_val, plan.allow_contaminated_val)
     _check_plan(plan, run_dir)
+    if warning:
+        log(f"warning: {warning}")
+    lr = learning_rate(plan.detector, plan.batch_size, plan.gpus, plan.lr)
+    training = {"learning_rate": {**dataclasses.asdict(lr), "description": lr.describe()}}
+    write_text(run_dir / "training.json", json.dumps(training, indent=2) + "\n")
+    log(f"training: {lr.describe()}")
     steps = plan_steps(plan, run_dir)
     for index, step in enumerate(steps, 1):
         if step.done:
@@ -230,13 +240,24 @@ def summarize(run_dir: Path) -> pl.DataFrame:
     table = pl.DataFrame(rows, schema={"fraction_pct": pl.Float64} | {
         f"{m}_{k}": pl.Float64 for m in METRICS for k in ("scratch", "pretrained", "gain")
     })  # fmt: skip
-    summary = {"schema_version": 1, "detector": plan["detector"], "rows": table.to_dicts()}
+    training_file = run_dir / "training.json"
+    training = json.loads(training_file.read_text()) if training_file.is_file() else {}
+    lr = training.get("learning_rate")
+    warning = contamination_warning(Path(plan["build_dir"]), Path(plan["downstream_val"]))
+    summary = {
+        "schema_version": 2,
+        "detector": plan["detector"],
+        "learning_rate": lr,
+        "warnings": [warning] if warning else [],
+        "rows": table.to_dicts(),
+    }
     write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text(run_dir / "summary.md", _markdown(plan, table))
+    described = lr["description"] if lr else "not recorded"
+    write_text(run_dir / "summary.md", _markdown(plan, table, described, summary["warnings"]))
     return table
 
 
-def _markdown(plan: dict, table: pl.DataFrame) -> str:
+def _markdown(plan: dict, table: pl.DataFrame, lr: str, warnings: list[str]) -> str:
     def cell(value: float | None, signed: bool = False) -> str:
         if value is None:
             return "pending"
@@ -247,8 +268,10 @@ def _markdown(plan: dict, table: pl.DataFrame) -> str:
         "",
         f"Stage 1 on `{plan['build_dir']}` ({plan['pretrain_iters']} iterations), stage 2 on "
         f"`{plan['downstream_train']}` ({plan['finetune_iters']} iterations per fraction, "
-        f"seed {plan['seed']}); COCO box AP on `{plan['downstream_val']}`.",
+        f"seed {plan['seed']}); COCO box AP on `{plan['downstream_val']}`. Training: {lr}, "
+        f"{plan['batch_size']} images per GPU x {plan['gpus']}.",
         "",
+        *(f"**Warning**: {warning}.\n" for warning in warnings),
         "| fraction | AP scratch | AP pre-trained | gain | AP50 scratch | AP50 pre-trained |",
         "|---:|---:|---:|---:|---:|---:|",
     ]

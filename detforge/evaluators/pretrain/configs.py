@@ -2,6 +2,13 @@
 
 A template is loaded with mmengine, the dataset, classes, schedule and model size
 are set, and the result is dumped as one self-contained config file per run.
+
+Training defaults are the template's: its optimizer and learning rate, scaled linearly
+with the total batch (images per GPU x GPUs) against the batch the template was tuned
+for, by mmengine's own ``auto_scale_lr`` (``enable=True``, the template's
+``base_batch_size``); ``lr`` set explicitly replaces that. The schedule keeps the
+template's shape on an iteration budget: its warm-up (capped at a tenth of a short run)
+and its step milestones at the same fractions of the run.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ TEMPLATES = {
     "retinanet_r50_fpn": "retinanet/retinanet_r50_fpn_1x_coco.py",
     "deformable_detr_r50": "deformable_detr/deformable-detr_r50_16xb2-50e_coco.py",
 }
+#: checkpoints a run keeps (the newest; resuming needs only the last one)
+MAX_KEEP_CHECKPOINTS = 3
 #: ResNet output channels per stage, for the FPN / DETR neck in_channels
 RESNET_CHANNELS = {18: [64, 128, 256, 512], 34: [64, 128, 256, 512], 50: [256, 512, 1024, 2048]}
 
@@ -34,8 +43,8 @@ class DataSpec:
 class TrainSpec:
     detector: str
     iters: int
-    batch_size: int = 2
-    lr: float = 0.02
+    batch_size: int = 2  # images per GPU (or per CPU process)
+    lr: float | None = None  # None: the template's, scaled by auto_scale_lr
     backbone_depth: int = 50
     backbone_weights: str | None = None  # a local torchvision-style ResNet checkpoint
     image_scale: tuple[int, int] = (1333, 800)
@@ -52,6 +61,66 @@ def template_path(detector: str) -> Path:
     if detector not in TEMPLATES:
         raise DetforgeError(f"unknown detector {detector!r}; choose one of {sorted(TEMPLATES)}")
     return Path(mmdet.__file__).parent / ".mim" / "configs" / TEMPLATES[detector]
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRate:
+    """The learning rate a run trains with, and where it comes from."""
+
+    optimizer: str  # the template's optimizer type (SGD, AdamW)
+    template_lr: float
+    base_batch: int  # the total batch the template's lr is for
+    total_batch: int  # images per step over all GPUs
+    lr: float  # what the optimizer gets
+    scaled: bool  # True: template lr x total / base (auto_scale_lr); False: set explicitly
+
+    def describe(self) -> str:
+        if not self.scaled:
+            return f"{self.optimizer} lr {self.lr:g} (set with --lr)"
+        return (
+            f"{self.optimizer} lr {self.lr:g} = the template's {self.template_lr:g} at batch "
+            f"{self.base_batch} x {self.total_batch}/{self.base_batch} (auto_scale_lr)"
+        )
+
+
+def _template_lr(cfg) -> tuple[str, float, int]:
+    optimizer = cfg.optim_wrapper.optimizer
+    scale = cfg.get("auto_scale_lr") or {}
+    if "base_batch_size" not in scale:
+        raise DetforgeError("the detector's template has no auto_scale_lr.base_batch_size")
+    return optimizer["type"], float(optimizer["lr"]), int(scale["base_batch_size"])
+
+
+def learning_rate(
+    detector: str, batch_size: int, gpus: int = 1, lr: float | None = None
+) -> LearningRate:
+    """The learning rate of ``detector`` at ``batch_size`` images on each of ``gpus``."""
+    from mmengine.config import Config
+
+    optimizer, template_lr, base = _template_lr(Config.fromfile(str(template_path(detector))))
+    total = batch_size * gpus
+    if lr is not None:
+        return LearningRate(optimizer, template_lr, base, total, lr, scaled=False)
+    return LearningRate(optimizer, template_lr, base, total, template_lr * total / base, True)
+
+
+def _schedule(template: list[dict], iters: int) -> list[dict]:
+    """The template's schedulers on an iteration budget (see the module docstring)."""
+    schedule = []
+    for scheduler in template:
+        kind = scheduler["type"]
+        if kind == "LinearLR" and not scheduler.get("by_epoch", True):
+            end = max(1, min(int(scheduler["end"]), iters // 10))
+            schedule.append(dict(scheduler, begin=0, end=end))
+        elif kind == "MultiStepLR":
+            span = scheduler["end"]  # epochs (or iterations) the milestones are out of
+            milestones = [round(iters * m / span) for m in scheduler["milestones"]]
+            schedule.append(
+                dict(scheduler, by_epoch=False, begin=0, end=iters, milestones=milestones)
+            )
+        else:
+            raise DetforgeError(f"the detector's template uses a {kind} schedule, not supported")
+    return schedule
 
 
 def _set_num_classes(model: dict, count: int) -> None:
@@ -154,21 +223,19 @@ def build_config(data: DataSpec, train: TrainSpec, work_dir: Path):
     cfg.train_cfg = dict(
         type="IterBasedTrainLoop", max_iters=train.iters, val_interval=train.iters + 1
     )
-    warmup = max(1, min(500, train.iters // 10))
-    cfg.param_scheduler = [
-        dict(type="LinearLR", start_factor=0.001, by_epoch=False, begin=0, end=warmup),
-        dict(
-            type="MultiStepLR",
-            by_epoch=False,
-            begin=0,
-            end=train.iters,
-            milestones=[int(train.iters * 2 / 3), int(train.iters * 11 / 12)],
-            gamma=0.1,
-        ),
-    ]
-    cfg.optim_wrapper.optimizer.lr = train.lr
+    cfg.param_scheduler = _schedule(list(cfg.param_scheduler), train.iters)
+    _, _, base = _template_lr(cfg)
+    if train.lr is None:  # mmengine scales the template's lr by world size x batch / base
+        cfg.auto_scale_lr = dict(enable=True, base_batch_size=base)
+    else:
+        cfg.optim_wrapper.optimizer.lr = train.lr
+        cfg.auto_scale_lr = dict(enable=False, base_batch_size=base)
     cfg.default_hooks.checkpoint = dict(
-        type="CheckpointHook", interval=min(train.checkpoint_interval, train.iters), by_epoch=False
+        type="CheckpointHook",
+        interval=min(train.checkpoint_interval, train.iters),
+        by_epoch=False,
+        max_keep_ckpts=MAX_KEEP_CHECKPOINTS,
+        save_last=True,
     )
     cfg.default_hooks.logger = dict(type="LoggerHook", interval=max(1, min(50, train.iters)))
     cfg.log_processor = dict(type="LogProcessor", window_size=50, by_epoch=False)
