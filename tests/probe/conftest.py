@@ -26,3 +26,12 @@ def probes_dir(shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("probes") / "set"
     generate(dataset, seed=0, max_per_label=30, source_path=out).write(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def planted_probes(shapes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A smaller probe set of every task for the planted-encoder runs."""
+    dataset, out, _ = shapes
+    path = tmp_path_factory.mktemp("planted-probes") / "set"
+    generate(dataset, seed=0, max_per_label=8, source_path=out).write(path)
+    return path
