@@ -30,6 +30,9 @@ def generate(
     max_per_label: int = typer.Option(
         200, help="Items per label within one balance key (class or class pair, source, split)."
     ),
+    max_items: int = typer.Option(
+        5000, help="Items per task, as whole balanced keys (0 = all): ~1000 test items."
+    ),
     margin: float = typer.Option(0.1, help="Spatial: minimum centre distance (normalised)."),
     size_ratio: float = typer.Option(1.5, help="Size: minimum box area ratio."),
 ) -> None:
@@ -52,6 +55,7 @@ def generate(
         tasks=_tasks(tasks),
         max_images=max_images or None,
         max_per_label=max_per_label,
+        max_items=max_items or None,
         margin=margin,
         size_ratio=size_ratio,
         source_path=data,

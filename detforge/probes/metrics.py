@@ -122,17 +122,15 @@ def text_only(emb: np.ndarray, view: TaskView, *, n_boot: int) -> tuple[dict, np
 
 
 def _twins(view: TaskView) -> tuple[np.ndarray, np.ndarray]:
-    """Test positions of (item, its mirror twin) for left/right items."""
+    """Test positions of (item, its counterfactual twin), each pair once."""
     test = view.items.with_row_index("_pos").filter(pl.col("split") == "test")
-    keys = ["image_id", "class_a", "class_b"]
-    plain = test.filter(~pl.col("flip") & (pl.col("label") <= 1)).select(*keys, "_pos")
-    mirrored = test.filter(pl.col("flip")).select(*keys, _twin="_pos")
-    pairs = plain.join(mirrored, on=keys)
+    twins = test.select("item_id", "twin_id", "_pos").filter(pl.col("item_id") < pl.col("twin_id"))
+    pairs = twins.join(test.select(twin_id="item_id", _twin="_pos"), on="twin_id")
     return pairs["_pos"].to_numpy(), pairs["_twin"].to_numpy()
 
 
 def zeroshot(view: TaskView, scored: pl.DataFrame, *, n_boot: int) -> tuple[dict, dict]:
-    """Per scorer: accuracy, mismatched-image accuracy, Winoground scores on mirror twins.
+    """Per scorer: accuracy, mismatched-image accuracy, Winoground scores on twin pairs.
     Returns the metrics and, per scorer, each item's correctness and scores."""
     scorers = [c.split(":")[0] for c in scored.columns if c.endswith(":caption")]
     te, groups, seed = view.splits[0]["test"], view.groups, view.seeds[0]

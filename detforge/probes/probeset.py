@@ -44,6 +44,7 @@ ITEMS = pl.Schema(
         "caption": pl.String,  # the true caption (zero-shot)
         "foil": pl.String,  # the false caption it is paired with
         "foil_class": pl.Int32,  # noun foil: the class put in; null elsewhere
+        "twin_id": pl.Int64,  # the item's counterfactual twin (mirror image, swapped nouns)
         "verified": pl.Boolean,  # the negative fact the item uses is verified
         "evidence": pl.String,  # box | negative_label | exhaustive | unverified
     }

@@ -77,21 +77,24 @@ def _foil_dataset(images: int) -> DetDataset:
     )
 
 
-def test_noun_foils_are_verified_and_drawn_from_the_stated_classes():
+def test_noun_foils_pair_classes_boxed_beside_the_same_class():
     dataset = _foil_dataset(80)
+    even = {schema.stable_id("tagged", str(i)) for i in range(0, 80, 2)}
     for seed in range(3):
         foils = generate(dataset, seed=seed, tasks=["foil"]).items
         assert foils.height > 20 and (foils["class_a"] == 0).all()  # "a dog and a …"
         # the unverified cat is never a foil (it may well be on the image), nor is the wolf:
-        # verified absent too, but never stated truly beside the dog, so its sentence would
-        # only ever be false
+        # verified absent too, but never boxed beside the dog, so its sentence could never
+        # be a caption; car and bicycle swap roles between even and odd images
         assert foils["verified"].all() and (foils["evidence"] == "negative_label").all()
         assert set(foils["foil_class"]) == {2, 3} and set(foils["class_b"]) == {2, 3}
-        # each sentence is once true, once false: "a dog and a car" on even images is the
-        # caption, on odd ones the foil
+        on_even = foils["image_id"].is_in(list(even))
+        assert ((foils["class_b"] == 2) == on_even).all()
         per_sentence = foils.group_by("text", "split").agg(pl.col("label").mean())
         assert (per_sentence["label"] == 0.5).all()
-        assert (foils["caption"] != foils["foil"]).all()
+        twins = foils.join(foils.select(twin_id="item_id", t_image="image_id"), on="twin_id")
+        assert twins.height == foils.height
+        assert (twins["image_id"].is_in(list(even)) != twins["t_image"].is_in(list(even))).all()
 
 
 @pytest.mark.parametrize("module", ["torch", "sklearn", "sentence_transformers"])

@@ -1,12 +1,16 @@
-"""Noun foils: "There is a dog and a cat." vs the same with the cat replaced by a class that
-is verified absent from the image.
+"""Noun foils as counterfactual pairs: "There is a dog and a cat." vs "There is a dog and a
+wolf." on an image with the cat and no wolf, twinned with an image of the same source and
+split with the wolf and no cat, where the two sentences swap roles.
 
-The linear form states one class beside a present one (``text``; label 1 when the stated
-class is boxed on the image, 0 when it is verified absent) and is balanced per stated pair,
-so each sentence is as often true as false. For the zero-shot pair, a true statement's foil
-class is drawn first from the classes the same pair states falsely in that source and split
-(then a taxonomy sibling, then any verified absence), and a false statement's caption from
-the classes stated truly: foil and caption sentences come from one distribution.
+Candidates: on image I with classes A and S boxed, a partner class S' verified absent. S'
+is drawn among the classes boxed beside A elsewhere in the same source and split, from a
+symmetric ring of partners (each class is paired with its ``PARTNERS`` neighbours in a
+seeded order, both ways), so the reverse case (S' boxed, S absent) can exist. Items are
+balanced per (A, {S, S'}, source, split) on the direction, and each item of one direction is
+twinned with one of the other: every sentence is a caption exactly as often as a foil, so no
+text rule (frequency, length, plausibility) can tell them apart, and each twin pair gives
+Winoground's text, image and group scores. The linear form is the sentence naming the lower
+class id of the pair, true on one twin and false on the other.
 """
 
 from __future__ import annotations
@@ -18,199 +22,87 @@ from detforge.probes.facts import Facts, Settings, hash_series
 from detforge.probes.tasks import Task
 
 GROUP = ["class_a", "source", "split"]
-TRIES = 8  # random other classes per item: the last resort where nothing better is absent
+PARTNERS = 3  # ring neighbours on each side: up to 6 partner classes per (A, S)
 
 
-def _present(facts: Facts) -> pl.DataFrame:
-    return facts.per.select("image_id", "label", "object_ids")
+def _ring(pairs: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Symmetric partner pairs (A, S, S') within each group: S and S' are neighbours in a
+    seeded cyclic order of the classes boxed beside A there."""
+    members = pairs.select(*GROUP, "class_b").unique()
+    members = members.with_columns(_r=hash_series(members, ["class_a", "class_b"], seed))
+    members = members.sort("_r", "class_b").with_columns(
+        _pos=pl.int_range(pl.len()).over(GROUP), _n=pl.len().over(GROUP)
+    )
+    ring = []
+    for step in range(1, PARTNERS + 1):
+        shifted = members.select(
+            *GROUP, partner="class_b", _pos=(pl.col("_pos") - step) % pl.col("_n")
+        )
+        ring.append(members.join(shifted, on=[*GROUP, "_pos"]).select(*GROUP, "class_b", "partner"))
+    ring = pl.concat(ring).filter(pl.col("partner") != pl.col("class_b"))
+    swapped = ring.select(*GROUP, class_b="partner", partner="class_b")
+    return pl.concat([ring, swapped]).unique()
 
 
 def make(facts: Facts, settings: Settings) -> pl.DataFrame:
-    present = _present(facts)
     where = facts.images.select("image_id", "source", "split")
-    pairs = present.join(present, on="image_id", suffix="_a").filter(
-        pl.col("label") != pl.col("label_a")
-    )
-    pairs = pairs.with_columns(
-        _r=hash_series(pairs, ["image_id", "label", "label_a"], settings.seed)
-    )
-    true = (
-        pairs.sort("_r")
-        .unique(subset=["image_id", "label"], keep="first")  # one kept class per stated class
+    present = facts.per.select("image_id", "label", "object_ids")
+    pairs = (
+        present.join(present, on="image_id", suffix="_b")
+        .filter(pl.col("label") != pl.col("label_b"))
+        .join(where, on="image_id")
         .select(
             "image_id",
-            class_a="label_a",
-            class_b="label",
-            object_ids=pl.concat_list("object_ids_a", "object_ids"),
-            label=pl.lit(1),
-            evidence=pl.lit("box"),
+            "source",
+            "split",
+            class_a="label",
+            class_b="label_b",
+            object_ids=pl.concat_list("object_ids", "object_ids_b"),
         )
     )
-    stated = true.join(where, on="image_id").select(*GROUP, "class_b").unique()
-    anchors = (
-        present.filter(pl.len().over("image_id") >= 2)  # a false statement needs a true caption
-        .rename({"label": "class_a"})
-        .join(where, on="image_id")
+    candidates = pairs.join(_ring(pairs, settings.seed), on=[*GROUP, "class_b"]).join(
+        facts.negatives.rename({"label": "partner"}), on=["image_id", "partner"]
     )
-    anchors = anchors.with_columns(_r=hash_series(anchors, ["image_id", "class_a"], settings.seed))
-    cap = 8 * settings.max_per_label  # enough images per kept class for every stated class
-    anchors = anchors.filter(pl.col("_r").rank("ordinal").over(GROUP) <= cap)
-    false = (
-        anchors.drop("_r")
-        .join(stated, on=GROUP)
-        .join(facts.negatives.rename({"label": "class_b"}), on=["image_id", "class_b"])
+    lo, hi = pl.min_horizontal("class_b", "partner"), pl.max_horizontal("class_b", "partner")
+    candidates = candidates.with_columns(lo=lo, hi=hi)
+    # one kept class A per image and pair of stated classes: several would repeat the image
+    candidates = candidates.with_columns(
+        _r=hash_series(candidates, ["image_id", "class_a", "lo", "hi"], settings.seed)
     )
-    false = false.with_columns(
-        _r=hash_series(false, ["image_id", "class_a", "class_b"], settings.seed)
-    )
-    false = (
-        false.sort("_r")
-        .unique(subset=["image_id", "class_b"], keep="first")  # one kept class per stated one
-        .select("image_id", "class_a", "class_b", "object_ids", "evidence", label=pl.lit(0))
-    )
-    return pl.concat([true, false], how="diagonal_relaxed").with_columns(verified=pl.lit(True))
-
-
-def _siblings(facts: Facts) -> pl.DataFrame:
-    """(id, sibling) pairs: two classes sharing an is_a parent."""
-    parents = facts.parents
     return (
-        parents.join(parents, on="parent", suffix="_s")
-        .filter(pl.col("id") != pl.col("id_s"))
-        .select("id", sibling="id_s")
-        .unique()
-    )
-
-
-def _best(candidates: pl.DataFrame, priority: pl.Expr, column: str, seed: int) -> pl.DataFrame:
-    """The candidate of lowest ``priority`` per item (ties by a seeded hash)."""
-    ranked = candidates.with_columns(_p=priority)
-    ranked = ranked.with_columns(_r=hash_series(ranked, ["item_id", column], seed))
-    return ranked.sort("_p", "_r").unique(subset=["item_id"], keep="first").drop("_p", "_r")
-
-
-def _foil_classes(ones: pl.DataFrame, stated_false: pl.DataFrame, facts: Facts, seed: int):
-    """The foil class of each true statement: verified absent first, then stated falsely with
-    the same kept class in that source and split, then a sibling of the stated class."""
-    keys = ones.select("item_id", "image_id", *GROUP, "class_b")
-    ids = facts.names["id"].to_numpy()
-    repeated = (
-        keys.select("item_id", "image_id", "class_b")
-        .with_columns(j=pl.int_ranges(0, TRIES))
-        .explode("j")
-    )
-    picks = ids[(hash_series(repeated, ["item_id", "j"], seed).to_numpy() % len(ids)).astype(int)]
-    negatives = facts.negatives.rename({"label": "foil_class"})
-    per_image = negatives.with_columns(_r=hash_series(negatives, ["image_id", "foil_class"], seed))
-    per_image = per_image.filter(pl.col("_r").rank("ordinal").over("image_id") <= TRIES)
-    candidates = pl.concat(
-        [
-            keys.join(stated_false.rename({"class_b": "foil_class"}), on=GROUP).select(
-                "item_id", "image_id", "class_b", "foil_class"
-            ),
-            keys.join(_siblings(facts), left_on="class_b", right_on="id").select(
-                "item_id", "image_id", "class_b", foil_class="sibling"
-            ),
-            keys.join(per_image.select("image_id", "foil_class"), on="image_id").select(
-                "item_id", "image_id", "class_b", "foil_class"
-            ),
-            repeated.select(
-                "item_id", "image_id", "class_b", foil_class=pl.Series(picks, dtype=pl.Int32)
-            ),
-        ]
-    ).unique()
-    taken = pl.concat([facts.per.select("image_id", "label"), facts.positive])
-    candidates = (
-        candidates.join(ones.select("item_id", "class_a"), on="item_id")
-        .filter(
-            (pl.col("foil_class") != pl.col("class_a"))
-            & (pl.col("foil_class") != pl.col("class_b"))
-        )
-        .join(taken.rename({"label": "foil_class"}), on=["image_id", "foil_class"], how="anti")
-        .join(negatives, on=["image_id", "foil_class"], how="left")
-        .join(
-            _flag(keys, stated_false, "foil_class", "stated"),
-            on=["item_id", "foil_class"],
-            how="left",
-        )
-        .join(_sibling_flag(facts), on=["class_b", "foil_class"], how="left")
-    )
-    priority = (
-        pl.col("evidence").is_null().cast(pl.Int32) * 4
-        + pl.col("stated").is_null().cast(pl.Int32) * 2
-        + pl.col("sibling").is_null().cast(pl.Int32)
-    )
-    best = _best(candidates, priority, "foil_class", seed)
-    return best.select(
-        "item_id",
-        "foil_class",
-        verified=pl.col("evidence").is_not_null(),
-        evidence=pl.col("evidence").fill_null("unverified"),
-    )
-
-
-def _flag(keys: pl.DataFrame, stated: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
-    """(item_id, ``column``, ``name``=True) where the class is stated in the item's group."""
-    return (
-        keys.select("item_id", *GROUP)
-        .join(stated.rename({"class_b": column}), on=GROUP)
-        .select("item_id", column, **{name: pl.lit(True)})
-        .unique()
-    )
-
-
-def _sibling_flag(facts: Facts) -> pl.DataFrame:
-    return _siblings(facts).select(class_b="id", foil_class="sibling", sibling=pl.lit(True))
-
-
-def _caption_classes(zeros: pl.DataFrame, stated_true: pl.DataFrame, facts: Facts, seed: int):
-    """The caption class of each false statement: a boxed class, first one stated truly with
-    the same kept class in that source and split, then a sibling of the stated class."""
-    keys = zeros.select("item_id", "image_id", *GROUP, "class_b")
-    present = _present(facts).rename({"label": "caption_class", "object_ids": "caption_boxes"})
-    candidates = (
-        keys.join(present, on="image_id")
-        .join(zeros.select("item_id", "class_a"), on="item_id")
-        .filter(pl.col("caption_class") != pl.col("class_a"))
-        .join(
-            _flag(keys, stated_true, "caption_class", "stated"),
-            on=["item_id", "caption_class"],
-            how="left",
-        )
-        .join(
-            _sibling_flag(facts).rename({"foil_class": "caption_class"}),
-            on=["class_b", "caption_class"],
-            how="left",
+        candidates.sort("_r")
+        .unique(subset=["image_id", "lo", "hi"], keep="first")
+        .select(
+            "image_id",
+            "class_a",
+            "class_b",
+            "object_ids",
+            "evidence",
+            "lo",
+            "hi",
+            foil_class="partner",
+            label=(pl.col("class_b") == pl.col("lo")).cast(pl.Int32),
+            verified=pl.lit(True),
         )
     )
-    priority = pl.col("stated").is_null().cast(pl.Int32) * 2 + pl.col("sibling").is_null().cast(
-        pl.Int32
+
+
+def twins(items: pl.DataFrame, keys: list[str], seed: int) -> pl.Series:
+    """The item id each item is twinned with: the r-th item of one label with the r-th of the
+    other in the same key (keys are balanced, so everyone has a twin)."""
+    ranked = items.drop("twin_id", strict=False).with_columns(
+        _h=hash_series(items, ["item_id"], seed)
     )
-    return _best(candidates, priority, "caption_class", seed).select(
-        "item_id", "caption_class", "caption_boxes"
-    )
+    ranked = ranked.with_columns(_r=pl.col("_h").rank("ordinal").over([*keys, "label"]))
+    other = ranked.select(*keys, "_r", twin_id="item_id", label=1 - pl.col("label"))
+    return ranked.join(other, on=[*keys, "_r", "label"], how="left", maintain_order="left")[
+        "twin_id"
+    ]
 
 
 def write(items: pl.DataFrame, facts: Facts, settings: Settings) -> pl.DataFrame:
-    seed = settings.seed
-    stated = items.select(*GROUP, "class_b", "label").unique()
-    ones, zeros = items.filter(pl.col("label") == 1), items.filter(pl.col("label") == 0)
-    foils = _foil_classes(ones, stated.filter(pl.col("label") == 0).drop("label"), facts, seed)
-    ones = ones.drop("verified", "evidence", "foil_class").join(foils, on="item_id")
-    captions = _caption_classes(
-        zeros, stated.filter(pl.col("label") == 1).drop("label"), facts, seed
-    )
-    zeros = (
-        zeros.join(captions, on="item_id")
-        .with_columns(
-            foil_class=pl.col("class_b"),
-            class_b=pl.col("caption_class"),
-            object_ids=pl.concat_list("object_ids", "caption_boxes"),
-        )
-        .drop("caption_class", "caption_boxes")
-    )
-    frame = pl.concat([ones, zeros], how="diagonal_relaxed")
-    named = with_names(frame, facts.names, "class_a", "class_b", "foil_class")
+    keys = ["class_a", "lo", "hi", "source", "split"]
+    named = with_names(items, facts.names, "class_a", "class_b", "foil_class")
     a = pl.col("class_a_a")
     caption = sentence("There is ", a, " and ", pl.col("class_b_a"), ".")
     foil = sentence("There is ", a, " and ", pl.col("foil_class_a"), ".")
@@ -219,6 +111,7 @@ def write(items: pl.DataFrame, facts: Facts, settings: Settings) -> pl.DataFrame
         foil=foil,
         text=pl.when(pl.col("label") == 1).then(caption).otherwise(foil),
         foil_label=pl.lit(None, pl.Int32),
+        twin_id=twins(named, keys, settings.seed),
     )
 
 
@@ -226,9 +119,9 @@ TASK = Task(
     name="foil",
     labels=("false", "true"),
     version=2,
-    summary='"There is a dog and a cat." vs the cat replaced by a class verified absent',
+    summary='"There is a dog and a cat." vs "… and a wolf", twinned with an image where they swap',
     make=make,
     write=write,
-    balance_key=("class_a", "class_b"),
+    balance_key=("class_a", "lo", "hi"),
     order=5,
 )
