@@ -24,7 +24,9 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Probe-set directory to write."),
     seed: int = typer.Option(0, help="Seed of every sampling choice (same seed, same set)."),
     tasks: str = typer.Option(
-        None, help="Comma list of tasks (default: all: existence,counting,spatial,size,foil)."
+        None,
+        help="Comma list of tasks (default: all: existence, counting, left_right, above_below, "
+        "size, foil).",
     ),
     max_images: int = typer.Option(5000, help="Images sampled from the dataset (0 = all)."),
     max_per_label: int = typer.Option(

@@ -12,6 +12,7 @@ every hyper-parameter and the reported best layer come from the validation split
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -228,27 +229,13 @@ def run_probes(
             results["blind"][task], margins[task] = metrics.text_only(
                 blind_emb, view, n_boot=n_boot
             )
+        run = _Run(factory, pairs, loader, views, items, image_keys, texts, batch_size, n_boot, bar)
         for model in models:
             layer_list, resolved = plans[model]
             for random_init in (False, True):
-                entry, per_task = _run_model(
-                    model,
-                    random_init,
-                    factory,
-                    pairs,
-                    loader,
-                    views,
-                    items,
-                    image_keys,
-                    texts,
-                    layers=layer_list,
-                    pooling=resolved,
-                    seed=seed,
-                    batch_size=batch_size,
-                    cache=cache_root / model_key(model, random_init, seed) / probe_hash,
-                    n_boot=n_boot,
-                    bar=bar,
-                    kind=infos[model].kind,
+                cache = cache_root / model_key(model, random_init, seed) / probe_hash
+                entry, per_task = run.model(
+                    model, random_init, infos[model].kind, layer_list, resolved, cache
                 )
                 results["models"].append(entry)
                 if not random_init:
@@ -262,79 +249,76 @@ def run_probes(
     return results
 
 
-def _run_model(
-    model,
-    random_init,
-    factory,
-    pairs,
-    loader,
-    views,
-    items,
-    image_keys,
-    texts,
-    *,
-    layers,
-    pooling,
-    seed,
-    batch_size,
-    cache,
-    n_boot,
-    bar,
-    kind,
-):
-    """One model (or its random-init twin) on every task: its results entry and per-item
-    arrays per task."""
-    box: list[ad.Adapter] = []
+@dataclasses.dataclass
+class _Run:
+    """What every model of one run shares: the adapter factory, the pairs to score, the image
+    loader, the task views and items, the image keys and texts, and the run's settings."""
 
-    def get():
-        if not box:
-            box.append(factory(model, random_init))
-        return box[0]
+    factory: Factory
+    pairs: pl.DataFrame
+    loader: Callable[[str], Any]
+    views: dict[str, metrics.TaskView]
+    items: pl.DataFrame
+    image_keys: list[str]
+    texts: list[str]
+    batch_size: int
+    n_boot: int
+    bar: _Bar
 
-    scores, feats = extract(
-        get,
-        pairs,
-        loader,
-        layers=layers,
-        pooling=pooling,
-        batch_size=batch_size,
-        cache=cache,
-        progress=bar.task,
-    )
-    entry = {
-        "model": model,
-        "init": "random" if random_init else "pretrained",
-        "kind": kind,
-        "pooling": pooling,
-        "cache_key": cache.parent.name,
-        "layers": layers,
-        "tasks": {},
-    }
-    tower = image = None
-    if not random_init:
-        tower = extract_texts(
-            lambda: get().text_features, texts, cache / "text_tower", batch_size=batch_size
+    def model(
+        self, model: str, random_init: bool, kind: str, layers: list[int], pooling: str, cache: Path
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One model (or its random-init twin) on every task: its results entry and per-item
+        arrays per task. The model is loaded only if something is not cached."""
+        box: list[ad.Adapter] = []
+
+        def get():
+            if not box:
+                box.append(self.factory(model, random_init))
+            return box[0]
+
+        scores, feats = extract(
+            get,
+            self.pairs,
+            self.loader,
+            layers=layers,
+            pooling=pooling,
+            batch_size=self.batch_size,
+            cache=cache,
+            progress=self.bar.task,
         )
-        image = extract_images(
-            lambda: get().image_features,
-            image_keys,
-            loader,
-            cache / "image_only",
-            batch_size=batch_size,
-        )
-    scored = metrics.attach_scores(items, scores)
-    per_task = {}
-    for task, view in views.items():
-        entry["tasks"][task], per_task[task] = metrics.evaluate(
-            view,
-            scored.filter(pl.col("task") == task),
-            feats,
-            mismatched=None if random_init else feats,
-            image=image,
-            tower=tower,
-            n_boot=n_boot,
-        )
-    return entry, per_task
+        entry = {
+            "model": model,
+            "init": "random" if random_init else "pretrained",
+            "kind": kind,
+            "pooling": pooling,
+            "cache_key": cache.parent.name,
+            "layers": layers,
+            "tasks": {},
+        }
+        tower = image = None
+        if not random_init:  # the one-modality controls of the pre-trained model
+            tower = extract_texts(
+                lambda: get().text_features, self.texts, cache / "text_tower",
+                batch_size=self.batch_size,
+            )  # fmt: skip
+            image = extract_images(
+                lambda: get().image_features, self.image_keys, self.loader, cache / "image_only",
+                batch_size=self.batch_size,
+            )  # fmt: skip
+        scored = metrics.attach_scores(self.items, scores)
+        per_task = {}
+        for task, view in self.views.items():
+            entry["tasks"][task], per_task[task] = metrics.evaluate(
+                view,
+                scored.filter(pl.col("task") == task),
+                feats,
+                mismatched=None if random_init else feats,
+                image=image,
+                tower=tower,
+                n_boot=self.n_boot,
+            )
+        return entry, per_task
 
 
 class _Bar(contextlib.AbstractContextManager):

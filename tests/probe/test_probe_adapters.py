@@ -13,22 +13,13 @@ from typer.testing import CliRunner
 from detforge.cli import app
 from detforge.probes.adapters import describe, load_adapter
 from detforge.probes.probeset import ProbeError
-from detforge.probes.synthetic import tiny_model
 
 TEXTS = ["There is a dog.", "The bus is larger than the cat.", "There are two foxes."]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads only contend on a shared machine
-    root = tmp_path_factory.mktemp("tiny")
-    built = {k: tiny_model(k, root / k, seed=1) for k in ("siglip", "clip", "vilt")}
-    built["llava"] = tiny_model("llava", root / "llava", seed=1, chat_template=True)
-    yield built
-    torch.set_num_threads(threads)
+def models(tiny_models):
+    return tiny_models
 
 
 @pytest.fixture(scope="module")

@@ -326,3 +326,19 @@ def test_generate_cli_prints_rule_scores_and_warns_loudly(shapes, tmp_path, monk
     assert flagged.exit_code == 0, flagged.output
     assert flagged.output.count("WARNING") >= len(registry())
     assert "text or source alone answers part of this task" in flagged.output
+
+
+def test_max_items_keeps_whole_balanced_keys(shapes, generated):
+    capped = generate(shapes[0], seed=0, max_items=60)
+    for name, task in registry().items():
+        items = capped.task(name)
+        full = generated.task(name)
+        assert 0 < items.height <= 60 or full.height <= 60, name
+        if name == "foil":
+            continue  # balanced per pair of stated classes, checked above
+        keys = [*task.balance_key, "source", "split"]
+        per_key = (
+            items.group_by([*keys, "label"]).len().group_by(keys).agg(pl.col("len").n_unique())
+        )
+        assert (per_key["len"] == 1).all(), name
+    assert capped.meta["settings"]["max_items"] == 60

@@ -12,20 +12,11 @@ from typer.testing import CliRunner
 
 from detforge.cli import app, main
 from detforge.errors import DetforgeError
-from detforge.probes.synthetic import tiny_model
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads only contend on a shared machine
-    root = tmp_path_factory.mktemp("tiny")
-    models = {kind: tiny_model(kind, root / kind, seed=1) for kind in ("clip", "blip", "vilt")}
-    models["llava"] = tiny_model("llava", root / "llava", seed=1, chat_template=True)
-    yield models
-    torch.set_num_threads(threads)
+def tiny(tiny_models):
+    return tiny_models
 
 
 def _invoke(*args: str):
