@@ -25,12 +25,15 @@ GROUP = ["class_a", "source", "split"]
 PARTNERS = 3  # ring neighbours on each side: up to 6 partner classes per (A, S)
 
 
-def _ring(pairs: pl.DataFrame, seed: int) -> pl.DataFrame:
+def _ring(pairs: pl.DataFrame, parents: pl.DataFrame, seed: int) -> pl.DataFrame:
     """Symmetric partner pairs (A, S, S') within each group: S and S' are neighbours in a
-    seeded cyclic order of the classes boxed beside A there."""
+    cyclic order of the classes boxed beside A there — taxonomy siblings side by side (a
+    sibling is the harder foil), otherwise a seeded order."""
+    first_parent = parents.group_by("id").agg(_parent=pl.col("parent").min())
     members = pairs.select(*GROUP, "class_b").unique()
     members = members.with_columns(_r=hash_series(members, ["class_a", "class_b"], seed))
-    members = members.sort("_r", "class_b").with_columns(
+    members = members.join(first_parent, left_on="class_b", right_on="id", how="left")
+    members = members.sort("_parent", "_r", "class_b", nulls_last=True).with_columns(
         _pos=pl.int_range(pl.len()).over(GROUP), _n=pl.len().over(GROUP)
     )
     ring = []
@@ -60,7 +63,8 @@ def make(facts: Facts, settings: Settings) -> pl.DataFrame:
             object_ids=pl.concat_list("object_ids", "object_ids_b"),
         )
     )
-    candidates = pairs.join(_ring(pairs, settings.seed), on=[*GROUP, "class_b"]).join(
+    ring = _ring(pairs, facts.parents, settings.seed)
+    candidates = pairs.join(ring, on=[*GROUP, "class_b"]).join(
         facts.negatives.rename({"label": "partner"}), on=["image_id", "partner"]
     )
     lo, hi = pl.min_horizontal("class_b", "partner"), pl.max_horizontal("class_b", "partner")
