@@ -43,13 +43,16 @@ def main() -> None:
     adapter = load_adapter(str(tiny_model("clip", work / "clip")), device="cpu")
     layers = list(range(adapter.n_layers))
     items = probes.items.with_columns(key=image_key(pl.col("image_id"), pl.col("flip")))
-    items = items.with_columns(mismatched=mismatched_keys(items))
+    items = items.with_columns(mismatched=mismatched_keys(items)).filter(
+        pl.col("mismatched").is_not_null()
+    )
     roles = [
         ("key", "caption", False),
         ("key", "foil", False),
         ("mismatched", "caption", False),
         ("mismatched", "foil", False),
         ("key", "text", True),
+        ("mismatched", "text", True),
     ]
     pairs = (
         pl.concat(items.select(key=k, text=t, features=pl.lit(f)) for k, t, f in roles)
@@ -63,7 +66,7 @@ def main() -> None:
         for row in items.iter_rows(named=True):
             for key_col, text_col, features in roles:
                 key = row[key_col]
-                adapter.forward([key], [loader(key)], [row[text_col]], layers, "cls", features)
+                adapter.forward([key], [loader(key)], [row[text_col]], layers, features)
     loop = time.perf_counter() - start
 
     cache = work / "cache"
@@ -75,7 +78,7 @@ def main() -> None:
             pairs,
             ImageLoader(probes.roots, items),
             layers=layers,
-            pooling="cls",
+            pooling=adapter.pooling,
             batch_size=args.batch_size,
             cache=cache,
         )

@@ -137,9 +137,12 @@ FORK_THEN_DIE = """
 import os, signal, sys, time
 from detforge.lock import output_lock
 with output_lock(sys.argv[1], "build-dataset"):
+    ready, started = os.pipe()
     if os.fork() == 0:  # a worker, still running when its parent is killed
+        os.write(started, b"1")  # fork's after-child hooks have run by now
         time.sleep(10)
         os._exit(0)
+    os.read(ready, 1)
     print("forked", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """

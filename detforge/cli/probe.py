@@ -23,16 +23,30 @@ def generate(
     data: Path = typer.Argument(..., help="Built dataset: OUT or OUT/tables."),
     out: Path = typer.Option(..., "--out", help="Probe-set directory to write."),
     seed: int = typer.Option(0, help="Seed of every sampling choice (same seed, same set)."),
-    tasks: str = typer.Option(None, help="Comma list: existence,counting,spatial,size,foil."),
+    tasks: str = typer.Option(
+        None,
+        help="Comma list of tasks (default: all: existence, counting, left_right, above_below, "
+        "size, foil).",
+    ),
     max_images: int = typer.Option(5000, help="Images sampled from the dataset (0 = all)."),
-    max_per_label: int = typer.Option(200, help="Items per label within one class (pair)."),
+    max_per_label: int = typer.Option(
+        200, help="Items per label within one balance key (class or class pair, source, split)."
+    ),
+    max_items: int = typer.Option(
+        5000, help="Items per task, as whole balanced keys (0 = all): ~1000 test items."
+    ),
     margin: float = typer.Option(0.1, help="Spatial: minimum centre distance (normalised)."),
     size_ratio: float = typer.Option(1.5, help="Size: minimum box area ratio."),
 ) -> None:
-    """Generate existence, counting, spatial, size and noun-foil probes from a built dataset."""
+    """Generate probe items from a built dataset, and score the rules that ignore the image.
+
+    Prints the items per task and split and what text-only and source-only rules score on
+    the set (stored in probeset.json and the card); a task a rule answers better than chance
+    by more than 0.1 is reported loudly.
+    """
     from rich.table import Table
 
-    from detforge.probes.generate import TASKS
+    from detforge.probes import shortcuts
     from detforge.probes.generate import generate as make
     from detforge.probes.probeset import read_dataset
 
@@ -40,9 +54,10 @@ def generate(
     probes = make(
         dataset,
         seed=seed,
-        tasks=_tasks(tasks) or TASKS,
+        tasks=_tasks(tasks),
         max_images=max_images or None,
         max_per_label=max_per_label,
+        max_items=max_items or None,
         margin=margin,
         size_ratio=size_ratio,
         source_path=data,
@@ -55,7 +70,20 @@ def generate(
     for row in counts.iter_rows():
         table.add_row(*(str(v) for v in row))
     console.print(table)
-    empty = [t for t in (_tasks(tasks) or TASKS) if t not in counts["task"].to_list()]
+    rules = Table(title="rules that never look at the image (pair chance 0.5)")
+    for column in ("task", "rule", "on", "n", "score", "chance"):
+        rules.add_column(column)
+    for task, entry in probes.meta["shortcuts"].items():
+        for row in entry["rules"]:
+            score = "-" if row["score"] is None else f"{row['score']:.3f}"
+            style = "bold red" if row.get("flag") else None
+            chance = "-" if row["chance"] is None else f"{row['chance']:.3f}"
+            cells = (task, row["rule"], row["on"], str(row["n"]), score, chance)
+            rules.add_row(*cells, style=style)
+    console.print(rules)
+    for line in shortcuts.warnings(probes.meta["shortcuts"]):
+        console.print(f"[bold red]WARNING[/] {line}")
+    empty = [t for t in probes.meta["tasks"] if t not in counts["task"].to_list()]
     if empty:
         console.print(f"no items for: {', '.join(empty)} (see docs/probe.md for what each needs)")
 
@@ -68,16 +96,28 @@ def run(
     device: str = typer.Option("auto", help="auto (cuda if available, else cpu), cpu, cuda:N."),
     batch_size: int = typer.Option(32, help="(image, text) pairs per forward pass."),
     layers: str = typer.Option("all", help="all, or a comma list of layer indices (e.g. 0,3,-1)."),
-    pooling: str = typer.Option("cls", help="cls (first / last text token) or mean."),
-    seed: int = typer.Option(0),
+    pooling: str = typer.Option(
+        "auto",
+        help="auto (the architecture's own: CLS token, SigLIP's attention head, a decoder's "
+        "last token), cls, head, last or mean.",
+    ),
+    seed: int = typer.Option(0, help="Seed of the mismatched pairs, control labels, bootstrap."),
+    probe_seeds: int = typer.Option(
+        3, help="Linear-probe seeds (train/val redrawn per seed; mean ± std reported)."
+    ),
     tasks: str = typer.Option(None, help="Comma list of tasks (default: every non-empty task)."),
     cache_dir: Path = typer.Option(None, help="Feature cache (default RUN/cache)."),
     data: Path = typer.Option(None, help="Dataset the probes must share a taxonomy with."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the CIs."),
 ) -> None:
-    """Zero-shot and linear probes with controls; writes results.json, report.md, predictions."""
+    """Zero-shot and linear probes with controls; writes results.json, report.md, predictions.
+
+    Several --model options add a paired comparison of each with the first (e.g. a
+    pre-trained and a fine-tuned checkpoint).
+    """
     from rich.table import Table
 
+    from detforge.probes.report import best_row
     from detforge.probes.runner import run_probes
 
     hold_output(out, "probe run")  # one writer per run folder
@@ -90,24 +130,29 @@ def run(
         layers=layers,
         pooling=pooling,
         seed=seed,
+        probe_seeds=probe_seeds,
         tasks=_tasks(tasks),
         cache_dir=cache_dir,
         data=data,
         n_boot=bootstrap,
     )
     table = Table(title=f"probe run {out}")
-    for column in ("task", "model", "init", "zero-shot", "linear (best layer)", "blind"):
+    columns = ("task", "model", "init", "zero-shot", "linear (best layer)", "selectivity")
+    for column in (*columns, "chance", "blind"):
         table.add_column(column)
     for entry in results["models"]:
         for task, m in entry["tasks"].items():
-            zs = m["zeroshot"][next(iter(m["zeroshot"]))]
-            best = next((r for r in m["linear"] if r["layer"] == m.get("best_layer")), None)
+            zs = next(iter(m["zeroshot"].values()), None)
+            best = best_row(m)
+            selectivity = best.get("selectivity") if best else None
             table.add_row(
                 task,
                 entry["model"],
                 entry["init"],
-                f"{zs['acc']:.3f}",
-                f"{best['acc']:.3f} (L{best['layer']})" if best else "-",
+                f"{zs['acc']:.3f}" if zs else "-",
+                f"{best['mean']:.3f} ± {best['std']:.3f} (L{best['layer']})" if best else "-",
+                f"{selectivity:+.3f}" if selectivity is not None else "-",
+                f"{results['tasks'][task]['chance']:.3f}",
                 f"{results['blind'][task]['zeroshot']['acc']:.3f}",
             )
     console.print(table)

@@ -2,9 +2,10 @@
 
 The unit of work is a distinct (image, text) pair: items share images and texts, so each
 pair is run once, pairs are sorted by image so a batch decodes each image once, and the
-results are cached under ``<cache>/<model key>/<probe-set hash>/``: ``scores.parquet`` and
-one ``{pooling}_L{layer}.npy`` per layer, aligned with ``feature_pairs.parquet``. A rerun
-loads what is cached and runs the model only for what is missing.
+results are cached under ``<cache>/<model key>/<probe-set hash>-f<FEATURES_VERSION>/``:
+``scores.parquet`` and one ``{pooling}_L{layer}.npy`` per layer, aligned with
+``feature_pairs.parquet``, plus the image-only and text-only embeddings. A rerun loads what
+is cached and runs the model only for what is missing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -20,6 +22,9 @@ import polars as pl
 from detforge.atomic import atomic_path
 from detforge.errors import InputError
 from detforge.probes.adapters import Adapter
+
+#: bumped whenever what an adapter returns changes, so older caches are not reused
+FEATURES_VERSION = 2
 
 
 def image_key(image_id: pl.Expr, flip: pl.Expr) -> pl.Expr:
@@ -42,17 +47,19 @@ def model_key(model: str, random_init: bool, seed: int) -> str:
 
 
 class ImageLoader:
-    """Decodes the images of a probe set (mirrored for ``flip`` items) from the dataset roots."""
+    """Decodes the images of a probe set from the dataset roots by key ``<image_id>:<flip>``
+    (``flip`` 1 = the horizontally mirrored image)."""
 
     def __init__(self, roots: dict[str, str], images: pl.DataFrame):
         self.roots = roots
-        rows = images.select("key", "image_id", "source", "file_name", "flip").unique("key")
-        self.rows = {r["key"]: r for r in rows.iter_rows(named=True)}
+        rows = images.select("image_id", "source", "file_name").unique("image_id")
+        self.rows = {r["image_id"]: r for r in rows.iter_rows(named=True)}
 
     def __call__(self, key: str):
         from PIL import Image, ImageOps
 
-        row = self.rows[key]
+        image_id, flip = key.split(":")
+        row = self.rows[int(image_id)]
         root = self.roots.get(row["source"])
         if root is None:
             raise InputError(
@@ -68,7 +75,7 @@ class ImageLoader:
             raise InputError(
                 path, row["image_id"], "file_name", f"unreadable image: {error}"
             ) from None
-        return ImageOps.mirror(image) if row["flip"] else image
+        return ImageOps.mirror(image) if flip == "1" else image
 
 
 def _batches(n: int, size: int):
@@ -79,7 +86,7 @@ def _batches(n: int, size: int):
 def extract(
     adapter_factory: Callable[[], Adapter],
     pairs: pl.DataFrame,
-    loader: ImageLoader,
+    loader: Callable[[str], Any],
     *,
     layers: list[int],
     pooling: str,
@@ -90,6 +97,7 @@ def extract(
     """Scores of every pair in ``pairs`` (columns key, text, features) and per-layer features
     of the pairs with ``features`` true, in the order of ``pairs.filter(features)``.
 
+    ``pooling`` (the adapter's, resolved) names the cached feature files.
     ``adapter_factory`` is only called when something is not cached.
     """
     import torch
@@ -118,7 +126,6 @@ def extract(
                     [images[k] for k in keys[part]],
                     texts[part],
                     missing_layers,
-                    pooling,
                     batch_feats,
                 )
                 for name, values in out.scores.items():
@@ -182,20 +189,39 @@ def extract_texts(
     batch_size: int = 64,
 ) -> np.ndarray:
     """Text-only embeddings of ``texts`` (blind controls), cached as ``text.npy`` + index."""
+    return _one_modality(encoder_factory, texts, lambda batch: batch, cache, "text", batch_size)
+
+
+def extract_images(
+    encoder_factory: Callable[[], Callable[[list], np.ndarray]],
+    keys: list[str],
+    loader: Callable[[str], Any],
+    cache: Path | None,
+    *,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Image-only embeddings of the images ``keys`` (the image-only control), cached as
+    ``image.npy`` + index."""
+    return _one_modality(
+        encoder_factory, keys, lambda batch: [loader(k) for k in batch], cache, "image", batch_size
+    )
+
+
+def _one_modality(factory, names: list[str], inputs, cache: Path | None, what: str, batch_size):
     import torch
 
-    index = cache / "texts.parquet" if cache is not None else None
+    index = cache / f"{what}s.parquet" if cache is not None else None
     if (
         index is not None
-        and (cache / "text.npy").is_file()
+        and (cache / f"{what}.npy").is_file()
         and index.is_file()
-        and pl.read_parquet(index)["text"].to_list() == texts
+        and pl.read_parquet(index)[what].to_list() == names
     ):
-        return np.load(cache / "text.npy")
-    encode = encoder_factory()
+        return np.load(cache / f"{what}.npy")
+    encode = factory()
     with torch.inference_mode():
-        parts = [encode(texts[part]) for part in _batches(len(texts), batch_size)]
+        parts = [encode(inputs(names[part])) for part in _batches(len(names), batch_size)]
     array = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 1), np.float32)
-    _save(cache, "text.npy", lambda p: np.save(p, array))
-    _save(cache, "texts.parquet", lambda p: pl.DataFrame({"text": texts}).write_parquet(p))
+    _save(cache, f"{what}.npy", lambda p: np.save(p, array))
+    _save(cache, f"{what}s.parquet", lambda p: pl.DataFrame({what: names}).write_parquet(p))
     return array

@@ -1,10 +1,10 @@
 """Probe-set generation from a built dataset's boxes, image labels and label coverage.
 
-Every negative fact an item states ("there is no c", "0 c", a foil class absent) comes from
-a verified negative: an image label with status ``negative``, or ``c`` in the exhaustive
-label space of the image's source with no box of ``c`` on the image. Mere absence of a box
-is never read as absence. Items are balanced per label within each class (or ordered class
-pair) and split, so that no class prior answers them; splits are by image.
+Images are sampled and split into train / val / test by duplicate group (copies of one photo
+never straddle two splits). Each task of the registry makes candidate items from the facts
+(:mod:`detforge.probes.facts`); candidates are balanced per label within the task's balance
+key, the image source and the split; the task then writes the captions. Finally the text-only
+and source-only rules of :mod:`detforge.probes.shortcuts` are scored on the set.
 """
 
 from __future__ import annotations
@@ -16,187 +16,124 @@ import numpy as np
 import polars as pl
 
 from detforge.dataset import DetDataset
-from detforge.probes import captions as cap
-from detforge.probes import tasks as make
-from detforge.probes.probeset import LABELS, TASKS, ProbeError, ProbeSet, make_probeset
-from detforge.probes.tasks import PAIR, hash_np, hash_series
+from detforge.probes import shortcuts
+from detforge.probes.balance import balance, cap
+from detforge.probes.facts import Settings, gather, hash_np, hash_series
+from detforge.probes.probeset import ProbeError, ProbeSet, make_probeset
+from detforge.probes.tasks import Task, names, registry
 
 
-def _balance(items: pl.DataFrame, keys: list[str], seed: int, max_per_label: int) -> pl.DataFrame:
-    """Keep, per key, the same number of items of each label (at least two labels per key)."""
-    if items.is_empty():
-        return items
-    quota = (
-        items.group_by([*keys, "label"])
-        .len()
-        .group_by(keys)
-        .agg(pl.col("len").min().alias("_n"), pl.len().alias("_k"))
-        .filter(pl.col("_k") >= 2)
+def _identify(raw: pl.DataFrame, task: Task, images: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Item ids (stable for a seed) and the image's source, file, split and group."""
+    for column, dtype in (("class_b", pl.Int32), ("foil_class", pl.Int32), ("twin_id", pl.Int64)):
+        if column not in raw.columns:
+            raw = raw.with_columns(pl.lit(None, dtype).alias(column))
+    if "flip" not in raw.columns:
+        raw = raw.with_columns(flip=pl.lit(False))
+    raw = raw.with_columns(
+        pl.col("class_a", "class_b", "foil_class").cast(pl.Int32),
+        label=pl.col("label").cast(pl.Int32),
+        _task=pl.lit(task.code, pl.Int64),
+        _flip=pl.col("flip").cast(pl.Int64),
     )
-    ranked = items.with_columns(_r=hash_series(items, ["item_id"], seed))
+    keys = ["_task", "image_id", "_flip", "class_a", "class_b", "foil_class", "label"]
+    ids = (hash_np(raw, keys, seed) >> np.uint64(1)).astype(np.int64)
     return (
-        ranked.join(quota, on=keys)
-        .with_columns(_i=pl.col("_r").rank("ordinal").over([*keys, "label"]))
-        .filter(pl.col("_i") <= pl.min_horizontal("_n", pl.lit(max_per_label)))
-        .drop("_r", "_n", "_k", "_i")
+        raw.with_columns(item_id=pl.Series(ids)).drop("_task", "_flip").join(images, on="image_id")
     )
 
 
-def _finish(frame: pl.DataFrame, task: str, images: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """Fill ids, label names and image columns of one task's items."""
-    frame = frame.with_columns(task=pl.lit(task))
-    for column, dtype in (("class_b", pl.Int32), ("foil_class", pl.Int32)):
-        if column not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, dtype).alias(column))
-    if "flip" not in frame.columns:
-        frame = frame.with_columns(flip=pl.lit(False))
-    code = TASKS.index(task) + 1
-    frame = frame.with_columns(_task=pl.lit(code), _flip=pl.col("flip").cast(pl.Int64))
-    keys = ["_task", "image_id", "_flip", "class_a", "class_b", "foil_class"]
-    frame = frame.with_columns(
-        item_id=pl.Series((hash_np(frame, keys, seed) >> np.uint64(1)).astype(np.int64))
+def split_images(
+    images: pl.DataFrame, seed: int, split_fractions: tuple[float, float]
+) -> pl.DataFrame:
+    """``split`` (train / val / test) and ``image_group`` of each image: copies of one photo
+    (one ``dup_group``) share a group and so a split."""
+    group = pl.coalesce(
+        pl.col("dup_group") if "dup_group" in images.columns else pl.lit(None, pl.Int64),
+        pl.col("image_id"),
     )
-    names = pl.Series(LABELS[task])
-    return (
-        frame.drop("_task", "_flip")
-        .with_columns(
-            label=pl.col("label").cast(pl.Int32),
-            label_name=pl.col("label").map_elements(lambda i: names[i], return_dtype=pl.String),
-        )
-        .join(images.select("image_id", "source", "file_name", "split"), on="image_id")
-    )
+    images = images.with_columns(image_group=group)
+    u = hash_series(images, ["image_group"], seed + 1).cast(pl.Float64) / 2.0**64
+    train, val = split_fractions
+    return images.with_columns(
+        split=pl.when(u < train)
+        .then(pl.lit("train"))
+        .when(u < train + val)
+        .then(pl.lit("val"))
+        .otherwise(pl.lit("test"))
+    ).select("image_id", "source", "file_name", "split", "image_group")
 
 
 def generate(
     dataset: DetDataset,
     *,
     seed: int = 0,
-    tasks: Sequence[str] = TASKS,
+    tasks: Sequence[str] | None = None,
     max_images: int | None = 5000,
     max_per_label: int = 200,
+    max_items: int | None = 5000,
     margin: float = 0.1,
     size_ratio: float = 1.5,
     split_fractions: tuple[float, float] = (0.6, 0.2),
     source_path: str | Path | None = None,
 ) -> ProbeSet:
-    """Generate the probe items of ``tasks`` from ``dataset`` (deterministic for ``seed``).
+    """Generate the probe items of ``tasks`` (default: every registered task) from ``dataset``,
+    deterministic for ``seed``.
 
-    ``max_images`` caps the images sampled (by a seeded hash); ``max_per_label`` caps the
-    items per label within one class or class pair; ``margin`` is the minimum distance of
-    box centres (normalised units) for a spatial relation; ``size_ratio`` the minimum area
-    ratio for a size item; ``split_fractions`` the train and val shares (the rest is test).
+    ``max_images`` caps the images sampled (by a seeded hash of their duplicate group);
+    ``max_per_label`` caps the items per label within one balance key; ``max_items`` the
+    items per task (whole balance keys are kept or left out, so the set stays balanced: 5000
+    items leave about 1000 test items, a 95 % interval of about ±0.03 around 0.5); ``margin`` is the
+    minimum distance of box centres (normalised units) for a spatial relation; ``size_ratio``
+    the minimum area ratio for a size item; ``split_fractions`` the train and val shares of
+    duplicate groups (the rest is test).
     """
-    unknown = [t for t in tasks if t not in TASKS]
+    known = registry()
+    tasks = list(tasks or names())
+    unknown = [t for t in tasks if t not in known]
     if unknown:
-        raise ProbeError(f"unknown task(s) {unknown}; known: {', '.join(TASKS)}")
+        raise ProbeError(f"unknown task(s) {unknown}; known: {', '.join(known)}")
     if dataset.categories.is_empty():
         raise ProbeError("the dataset has no categories: build it with a taxonomy first")
-    images = dataset.images.select("image_id", "source", "file_name")
+    images = split_images(dataset.images, seed, split_fractions)
     if max_images and images.height > max_images:
-        images = images.with_columns(_r=hash_series(images, ["image_id"], seed)).sort("_r")
-        images = images.head(max_images).drop("_r")
-    u = hash_series(images, ["image_id"], seed + 1).cast(pl.Float64) / 2.0**64
-    train, val = split_fractions
-    images = images.with_columns(
-        split=pl.when(u < train)
-        .then(pl.lit("train"))
-        .when(u < train + val)
-        .then(pl.lit("val"))
-        .otherwise(pl.lit("test"))
+        rank = hash_series(images, ["image_group"], seed)
+        images = images.with_columns(_r=rank).sort("_r", "image_id").head(max_images).drop("_r")
+    facts = gather(dataset, images)
+    settings = Settings(
+        seed=seed, margin=margin, size_ratio=size_ratio, max_per_label=max_per_label
     )
-    names = dataset.categories.select(pl.col("id").cast(pl.Int32), "name").with_columns(
-        name=cap.noun("name")
-    )
-    objects = (
-        dataset.objects.filter(pl.col("label").is_not_null())
-        .join(images.select("image_id"), on="image_id", how="semi")
-        .with_columns(
-            crowd=pl.col("is_crowd").fill_null(False) | pl.col("is_group_of").fill_null(False)
-        )
-    )
-    per = (
-        objects.sort("object_id")
-        .group_by(PAIR)
-        .agg(
-            n=(~pl.col("crowd")).sum(),
-            any_crowd=pl.col("crowd").any(),
-            object_ids=pl.col("object_id"),
-        )
-    )
-    labels = dataset.image_labels.filter(pl.col("label").is_not_null()).select(*PAIR, "status")
-    not_exhaustive = labels.filter(pl.col("status") == "not_exhaustive").select(PAIR).unique()
-    positive = labels.filter(pl.col("status") == "positive").select(PAIR).unique()
-    negatives = _negatives(dataset, images, labels, per, positive, not_exhaustive)
-    parents = (
-        dataset.categories.select(pl.col("id").cast(pl.Int32), parent="parents")
-        .explode("parent")
-        .drop_nulls()
-    )
-    facts = {
-        "per": per,
-        "negatives": negatives,
-        "names": names,
-        "objects": objects,
-        "parents": parents,
-        "not_exhaustive": not_exhaustive,
-    }
-    makers = {
-        "existence": make.existence,
-        "counting": make.counting,
-        "spatial": make.spatial,
-        "size": make.size,
-        "foil": make.foil,
-    }
-    keys = {
-        "existence": ["class_a"],
-        "counting": ["class_a"],
-        "spatial": ["class_a", "class_b", "axis"],
-        "size": ["class_a", "class_b"],
-        "foil": ["class_b"],
-    }
     parts = []
-    for task in tasks:
-        raw = makers[task](
-            facts, seed=seed, margin=margin, size_ratio=size_ratio, positive=positive
+    for name in tasks:
+        task = known[name]
+        raw = _identify(task.make(facts, settings), task, images, seed)
+        keys = [*task.balance_key, "source", "split"]
+        kept = cap(balance(raw, keys, task.unit, seed, max_per_label), keys, max_items, seed)
+        label_names = dict(enumerate(task.labels))
+        written = task.write(kept, facts, settings).with_columns(
+            task=pl.lit(name),
+            label_name=pl.col("label").replace_strict(label_names, return_dtype=pl.String),
         )
-        raw = _finish(raw, task, images, seed)
-        # balanced within each split too, so no split-level label prior answers either
-        parts.append(_balance(raw, [*keys[task], "split"], seed, max_per_label))
-    items = pl.concat([p.select(pl.all().exclude("axis")) for p in parts], how="diagonal_relaxed")
-    meta = {
-        "seed": seed,
-        "tasks": list(tasks),
-        "dataset": str(source_path) if source_path else None,
-        "taxonomy": dataset.meta.get("taxonomy"),
-        "settings": {
-            "max_images": max_images,
-            "max_per_label": max_per_label,
-            "margin": margin,
-            "size_ratio": size_ratio,
-            "split_fractions": list(split_fractions),
+        parts.append(written)
+    items = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    probes = make_probeset(
+        items,
+        dataset.categories,
+        dict(dataset.roots),
+        {
+            "seed": seed,
+            "tasks": tasks,
+            "task_versions": {name: known[name].version for name in tasks},
+            "dataset": str(source_path) if source_path else None,
+            "taxonomy": dataset.meta.get("taxonomy"),
+            "settings": {
+                "max_images": max_images,
+                "max_per_label": max_per_label,
+                "max_items": max_items,
+                "margin": margin,
+                "size_ratio": size_ratio,
+                "split_fractions": list(split_fractions),
+            },
         },
-    }
-    return make_probeset(items, dataset.categories, dict(dataset.roots), meta)
-
-
-def _negatives(dataset, images, labels, per, positive, not_exhaustive) -> pl.DataFrame:
-    """Verified (image, label) absences: negative image labels, then exhaustive label spaces."""
-    from_labels = labels.filter(pl.col("status") == "negative").select(PAIR).unique()
-    from_labels = from_labels.join(images, on="image_id", how="semi").with_columns(
-        evidence=pl.lit("negative_label")
     )
-    spaces = dataset.label_spaces.filter(pl.col("label").is_not_null()).select("source", "label")
-    exhaustive = (
-        images.select("image_id", "source")
-        .join(spaces.unique(), on="source")
-        .select(PAIR)
-        .with_columns(evidence=pl.lit("exhaustive"))
-    )
-    return (
-        pl.concat([from_labels, exhaustive])
-        .unique(subset=PAIR, keep="first", maintain_order=True)
-        .join(per, on=PAIR, how="anti")  # a box of the class beats any negative
-        .join(positive, on=PAIR, how="anti")
-        .join(not_exhaustive, on=PAIR, how="anti")
-        .with_columns(pl.col("label").cast(pl.Int32))
-    )
+    return probes.with_meta(shortcuts=shortcuts.score(probes.items, facts))

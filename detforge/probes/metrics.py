@@ -1,64 +1,224 @@
-"""Metrics of one model on one task: zero-shot, mismatched, linear + control, blind probes.
+"""Metrics of one model on one task.
 
-All accuracies are on the test split with bootstrap CIs over images; hyper-parameters and
-the best layer are chosen on the validation split.
+Zero-shot: the caption scored above its foil (ties ½), the same with a mismatched image,
+and Winoground's text / image / group scores on left/right mirror twins. Linear probes per
+layer over several probe seeds (mean ± std; the bootstrap CI over images is seed 0's),
+each with the control task (selectivity) and the mismatched-image probe; the image-only
+and text-only probes. Chance of a linear probe = the majority-label rate of the test split.
+Hyper-parameters and the best layer are chosen on validation, never on test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from detforge.probes.controls import control_labels
+from detforge.probes.controls import control_labels, control_split, resplit
 from detforge.probes.linear import fit_pairwise, fit_probe
-from detforge.probes.probeset import SPLITS
-from detforge.probes.stats import bootstrap_ci, pairwise_correct
+from detforge.probes.stats import bootstrap_ci, majority_rate, pairwise_correct, winoground
 
 
-def split_index(items: pl.DataFrame) -> dict[str, np.ndarray]:
-    split = items["split"].to_numpy()
-    return {s: np.flatnonzero(split == s) for s in SPLITS}
+@dataclasses.dataclass
+class TaskView:
+    """One task's items in run order and what every probe on them shares."""
+
+    task: str
+    items: pl.DataFrame
+    y: np.ndarray
+    groups: np.ndarray
+    seeds: list[int]
+    splits: list[dict[str, np.ndarray]]  # per probe seed: train / val / test item indices
+    controls: list[tuple[np.ndarray, np.ndarray]]  # per probe seed: (random labels, test mask)
+    text_index: dict[str, np.ndarray]  # text / caption / foil → row of the text tables
+    chance: float
 
 
-def ci(correct: np.ndarray, images: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
-    return bootstrap_ci(correct, images, n_boot=n_boot, seed=seed)
-
-
-def linear_probe(x, y, types, idx, images, *, n_boot, seed) -> dict[str, Any]:
-    """Task probe and control-task probe on one feature matrix; test accuracy with CIs."""
-    tr, va, te = idx["train"], idx["val"], idx["test"]
-    fit = fit_probe(x[tr], y[tr], x[va], y[va], x[te], seed=seed)
-    correct = (fit.predictions == y[te]).astype(float)
-    control = control_labels(types, y, seed)
-    cfit = fit_probe(x[tr], control[tr], x[va], control[va], x[te], seed=seed)
-    control_acc = float((cfit.predictions == control[te]).mean())
-    result = ci(correct, images[te], n_boot, seed)
-    return {
-        **result,
-        "C": fit.C,
-        "val_acc": fit.val_acc,
-        "control_acc": control_acc,
-        "selectivity": result["acc"] - control_acc,
-        "predictions": fit.predictions,
+def task_view(items: pl.DataFrame, task: str, position: dict[str, int], seeds: list[int]):
+    view = items.filter(pl.col("task") == task)
+    y = view["label"].to_numpy()
+    groups = view["image_group"].to_numpy()
+    splits = [resplit(view["split"].to_numpy(), groups, seed, i) for i, seed in enumerate(seeds)]
+    controls = [
+        (control_labels(groups, y, seed), control_split(groups, view["item_id"].to_numpy(), seed))
+        for seed in seeds
+    ]
+    index = {
+        c: np.array([position[t] for t in view[c]], dtype=int) for c in ("text", "caption", "foil")
     }
+    return TaskView(
+        task, view, y, groups, seeds, splits, controls, index, majority_rate(y[splits[0]["test"]])
+    )
 
 
-def blind(emb, text_index, items, idx, images, *, n_boot, seed) -> dict[str, Any]:
-    """Linear and learned pairwise (caption vs foil) accuracy from text embeddings alone."""
-    y = items["label"].to_numpy()
-    x = emb[text_index["text"]]
-    linear = linear_probe(x, y, items["text"].to_list(), idx, images, n_boot=n_boot, seed=seed)
-    cap = {s: emb[text_index["caption"][i]] for s, i in idx.items()}
-    foil = {s: emb[text_index["foil"][i]] for s, i in idx.items()}
-    margin = fit_pairwise(cap, foil, seed=seed)
-    zeroshot = ci(pairwise_correct(margin, 0 * margin), images[idx["test"]], n_boot, seed)
-    linear.pop("predictions")
-    return {"linear": linear, "zeroshot": zeroshot, "margin": margin}
+def _spread(values: list[float]) -> dict[str, float]:
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if finite.size == 0:
+        return {"mean": float("nan"), "std": float("nan")}
+    std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+    return {"mean": float(finite.mean()), "std": std}
+
+
+def linear(x: np.ndarray, view: TaskView, *, n_boot: int, control: bool) -> tuple[dict, np.ndarray]:
+    """A linear probe of ``x`` (one row per item) over every probe seed; with ``control``, the
+    control-task probe too (same C as the task probe of that seed). Returns the summary and
+    seed 0's test predictions."""
+    y, accs, vals, cs, ctrl, ctrl_chance, first = view.y, [], [], [], [], [], None
+    for i, (seed, idx) in enumerate(zip(view.seeds, view.splits, strict=True)):
+        tr, va, te = idx["train"], idx["val"], idx["test"]
+        fit = fit_probe(x[tr], y[tr], x[va], y[va], x[te], seed=seed)
+        accs.append(float(np.mean(fit.predictions == y[te])) if len(te) else float("nan"))
+        vals.append(fit.val_acc)
+        cs.append(fit.C)
+        if i == 0:
+            first = fit.predictions
+        if control:
+            labels, test = view.controls[i]
+            c = fit.C if np.isfinite(fit.C) else 1.0
+            cfit = fit_probe(
+                x[~test], labels[~test], x[:0], labels[:0], x[test], cs=(c,), seed=seed
+            )
+            ctrl.append(
+                float(np.mean(cfit.predictions == labels[test])) if test.any() else float("nan")
+            )
+            ctrl_chance.append(majority_rate(labels[test]))
+    te = view.splits[0]["test"]
+    summary: dict[str, Any] = {
+        **bootstrap_ci(
+            (first == y[te]).astype(float), view.groups[te], n_boot=n_boot, seed=view.seeds[0]
+        ),
+        **_spread(accs),
+        "seeds": accs,
+        "val_acc": _spread(vals)["mean"],
+        "C": cs,
+        "chance": view.chance,
+    }
+    if control:
+        summary["control"] = {
+            **_spread(ctrl),
+            "seeds": ctrl,
+            "chance": _spread(ctrl_chance)["mean"],
+        }
+        summary["selectivity"] = _spread([a - c for a, c in zip(accs, ctrl, strict=True)])["mean"]
+    return summary, first
+
+
+def text_only(emb: np.ndarray, view: TaskView, *, n_boot: int) -> tuple[dict, np.ndarray]:
+    """A probe that reads only text embeddings ``emb``: linear on the item's text, and a learned
+    caption-vs-foil scorer (train pairs, C on val; seed 0's split). Returns the metrics and
+    the test margins (> 0 = caption preferred)."""
+    lin, _ = linear(emb[view.text_index["text"]], view, n_boot=n_boot, control=False)
+    idx = view.splits[0]
+    caption = {s: emb[view.text_index["caption"][i]] for s, i in idx.items()}
+    foil = {s: emb[view.text_index["foil"][i]] for s, i in idx.items()}
+    margin = fit_pairwise(caption, foil, seed=view.seeds[0])
+    te = idx["test"]
+    pairwise = bootstrap_ci(
+        pairwise_correct(margin, 0 * margin), view.groups[te], n_boot=n_boot, seed=view.seeds[0]
+    )
+    return {"linear": lin, "zeroshot": pairwise}, margin
+
+
+def _twins(view: TaskView) -> tuple[np.ndarray, np.ndarray]:
+    """Test positions of (item, its counterfactual twin), each pair once."""
+    test = view.items.with_row_index("_pos").filter(pl.col("split") == "test")
+    twins = test.select("item_id", "twin_id", "_pos").filter(pl.col("item_id") < pl.col("twin_id"))
+    pairs = twins.join(test.select(twin_id="item_id", _twin="_pos"), on="twin_id")
+    return pairs["_pos"].to_numpy(), pairs["_twin"].to_numpy()
+
+
+def zeroshot(view: TaskView, scored: pl.DataFrame, *, n_boot: int) -> tuple[dict, dict]:
+    """Per scorer: accuracy, mismatched-image accuracy, Winoground scores on twin pairs.
+    Returns the metrics and, per scorer, each item's correctness and scores."""
+    scorers = [c.split(":")[0] for c in scored.columns if c.endswith(":caption")]
+    te, groups, seed = view.splits[0]["test"], view.groups, view.seeds[0]
+    metrics, correct = {}, {}
+    first, twin = _twins(view)
+    for s in scorers:
+        cap, foil = scored[f"{s}:caption"].to_numpy(), scored[f"{s}:foil"].to_numpy()
+        right = pairwise_correct(cap, foil)
+        correct[s] = {"correct": right, "caption": cap, "foil": foil}
+        entry = bootstrap_ci(right[te], groups[te], n_boot=n_boot, seed=seed)
+        mm_cap = scored[f"{s}:mm_caption"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        mm_foil = scored[f"{s}:mm_foil"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        has = te[np.isfinite(mm_cap[te]) & np.isfinite(mm_foil[te])]
+        mm = pairwise_correct(mm_cap[has], mm_foil[has])
+        entry["mismatched"] = bootstrap_ci(mm, groups[has], n_boot=n_boot, seed=seed)
+        if len(first):
+            scores = winoground(cap[first], foil[first], foil[twin], cap[twin])
+            entry["winoground"] = {
+                name: bootstrap_ci(v, groups[first], n_boot=n_boot, seed=seed)
+                for name, v in scores.items()
+            }
+        metrics[s] = entry
+    return metrics, correct
+
+
+def evaluate(
+    view: TaskView,
+    scored: pl.DataFrame,
+    feats: dict[int, np.ndarray],
+    *,
+    mismatched: dict[int, np.ndarray] | None,
+    image: np.ndarray | None,
+    tower: np.ndarray | None,
+    n_boot: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every metric of one model on one task; controls run where their inputs are given
+    (the pretrained model), not for its random-init twin. Returns the metrics and per-item
+    arrays: ``zeroshot`` (per scorer: correctness, caption and foil scores) and ``linear``
+    (the best layer's seed-0 test predictions)."""
+    controls = mismatched is not None
+    metrics: dict[str, Any] = {"chance": view.chance, "linear": []}
+    metrics["zeroshot"], per_scorer = zeroshot(view, scored, n_boot=n_boot)
+    arrays: dict[str, Any] = {"zeroshot": per_scorer}
+    fi = view.items["fi"].to_numpy()
+    best = None
+    for layer, array in sorted(feats.items()):
+        summary, predictions = linear(array[fi], view, n_boot=n_boot, control=controls)
+        if controls:
+            mfi = (
+                view.items["mfi"].fill_null(-1).to_numpy() if "mfi" in view.items.columns else None
+            )
+            summary["mismatched"] = _mismatched(mismatched[layer], mfi, view, n_boot)
+        metrics["linear"].append({"layer": layer, **summary})
+        if best is None or summary["val_acc"] > best[0] or not np.isfinite(best[0]):
+            best = (summary["val_acc"], layer, predictions)
+    if best is not None:
+        metrics["best_layer"] = best[1]
+        arrays["linear"] = best[2]
+    if image is not None:
+        metrics["image_only"], _ = linear(
+            image[view.items["ki"].to_numpy()], view, n_boot=n_boot, control=False
+        )
+    if tower is not None:
+        metrics["text_tower"], _ = text_only(tower, view, n_boot=n_boot)
+    return metrics, arrays
+
+
+def _mismatched(array: np.ndarray, mfi: np.ndarray | None, view: TaskView, n_boot: int) -> dict:
+    """The mismatched-image linear probe: train and test on items whose image is another one
+    of the same task and split (items without another image are left out)."""
+    if mfi is None or not (mfi >= 0).any():
+        return {"acc": float("nan"), "mean": float("nan"), "std": float("nan"), "n": 0}
+    keep = np.flatnonzero(mfi >= 0)
+    sub = dataclasses.replace(
+        view,
+        items=view.items[keep],
+        y=view.y[keep],
+        groups=view.groups[keep],
+        splits=[
+            {s: np.flatnonzero(np.isin(keep, i)) for s, i in idx.items()} for idx in view.splits
+        ],
+    )
+    summary, _ = linear(array[mfi[keep]], sub, n_boot=n_boot, control=False)
+    return summary
 
 
 def attach_scores(items: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+    """Each item's scores of (image, caption), (image, foil) and the mismatched image's."""
     names = [c for c in scores.columns if c not in ("key", "text")]
     out = items
     for role, key, text in (
@@ -76,107 +236,3 @@ def attach_scores(items: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
             maintain_order="left",
         )
     return out
-
-
-def evaluate(view_items, view, feats, tower, *, n_boot, seed):
-    """All metrics of one model on one task; returns (metrics, per-item prediction frame)."""
-    idx, images, test = view["idx"], view["images"], view["idx"]["test"]
-    scorers = sorted({c.split(":")[0] for c in view_items.columns if c.endswith(":caption")})
-    metrics: dict[str, Any] = {"zeroshot": {}, "linear": []}
-    preds = view_items
-    for s in scorers:
-        cap, foil = view_items[f"{s}:caption"].to_numpy(), view_items[f"{s}:foil"].to_numpy()
-        correct = pairwise_correct(cap, foil)
-        mm = pairwise_correct(
-            view_items[f"{s}:mm_caption"].to_numpy(), view_items[f"{s}:mm_foil"].to_numpy()
-        )
-        metrics["zeroshot"][s] = {
-            **ci(correct[test], images[test], n_boot, seed),
-            "mismatched": ci(mm[test], images[test], n_boot, seed),
-        }
-        if s == scorers[0]:
-            preds = preds.with_columns(
-                score_caption=pl.Series(cap),
-                score_foil=pl.Series(foil),
-                correct=pl.Series(correct >= 1),
-                scorer=pl.lit(s),
-            )
-    y, types, fi = view_items["label"].to_numpy(), view_items["text"].to_list(), view_items["fi"]
-    best = None
-    for layer, array in sorted(feats.items()):
-        fit = linear_probe(array[fi.to_numpy()], y, types, idx, images, n_boot=n_boot, seed=seed)
-        predicted = fit.pop("predictions")
-        metrics["linear"].append({"layer": layer, **fit})
-        if best is None or fit["val_acc"] > best[0]:
-            best = (fit["val_acc"], layer, predicted)
-    if best is not None:
-        metrics["best_layer"] = best[1]
-        full = np.full(len(y), -1)
-        full[test] = best[2]
-        preds = preds.with_columns(linear_pred=pl.Series(full), linear_layer=pl.lit(best[1]))
-    if tower is not None:
-        b = blind(tower, view["text_index"], view_items, idx, images, n_boot=n_boot, seed=seed)
-        b.pop("margin")
-        metrics["text_tower"] = b
-    return metrics, preds
-
-
-def prediction_rows(preds: pl.DataFrame, model: str, blind_margin, idx) -> pl.DataFrame:
-    margin = np.full(preds.height, np.nan)
-    margin[idx["test"]] = blind_margin
-    return (
-        preds.with_columns(
-            model=pl.lit(model),
-            blind_score=pl.Series(margin).fill_nan(None),
-        )
-        .with_columns(
-            blind_correct=pl.col("blind_score") > 0,
-            linear_correct=pl.when(pl.col("linear_pred") >= 0).then(
-                pl.col("linear_pred") == pl.col("label")
-            ),
-        )
-        .select(
-            "model",
-            "item_id",
-            "task",
-            "split",
-            "image_id",
-            "object_ids",
-            "flip",
-            "caption",
-            "foil",
-            "text",
-            "label",
-            "label_name",
-            "scorer",
-            "score_caption",
-            "score_foil",
-            "correct",
-            "blind_score",
-            "linear_pred",
-            "linear_layer",
-            "linear_correct",
-        )
-    )
-
-
-def comparison(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (task, pre-trained model): primary zero-shot and best-layer linear accuracy."""
-    rows = []
-    for entry in results["models"]:
-        if entry["init"] != "pretrained":
-            continue
-        for task, m in entry["tasks"].items():
-            scorer = next(iter(m["zeroshot"]))
-            best = next((r for r in m["linear"] if r["layer"] == m.get("best_layer")), None)
-            rows.append(
-                {
-                    "task": task,
-                    "model": entry["model"],
-                    "scorer": scorer,
-                    "zeroshot": m["zeroshot"][scorer]["acc"],
-                    "linear": best["acc"] if best else None,
-                    "selectivity": best["selectivity"] if best else None,
-                }
-            )
-    return rows

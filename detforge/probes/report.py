@@ -12,205 +12,159 @@ import polars as pl
 from detforge.atomic import atomic_path, write_text
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN → null, numpy scalars → Python."""
+def clean(value: Any) -> Any:
+    """JSON-safe copy: NaN → null, numpy scalars and arrays → Python."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
+        return [clean(v) for v in value]
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+        if isinstance(value, list):
+            return clean(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
 
-def _fmt(m: dict[str, Any] | None) -> str:
-    if not m or m.get("acc") is None:
-        return "–"
-    return f"{m['acc']:.3f} [{m['lo']:.3f}, {m['hi']:.3f}]"
-
-
 def write_outputs(results: dict[str, Any], predictions: pl.DataFrame, out: Path) -> None:
     """Write every output of a run under ``out`` (each file atomically)."""
+    from detforge.probes.plots import plots
+
     out.mkdir(parents=True, exist_ok=True)
-    results = _clean(results)
+    results = clean(results)
     write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
     with atomic_path(out / "predictions.parquet") as tmp:
         predictions.write_parquet(tmp, statistics=False)
-    plots = _plots(results, out)
-    write_text(out / "report.md", _markdown(results, plots))
+    write_text(out / "report.md", markdown(results, plots(results, out)))
 
 
-def _best(task_metrics: dict[str, Any]) -> dict[str, Any] | None:
+def fmt(m: dict[str, Any] | None) -> str:
+    """``0.812 [0.70, 0.90]`` (accuracy and CI) or ``–``."""
+    if not m or m.get("acc") is None:
+        return "–"
+    return f"{m['acc']:.3f} [{m['lo']:.2f}, {m['hi']:.2f}]"
+
+
+def fmt_seeds(m: dict[str, Any] | None) -> str:
+    """``0.812 ± 0.021`` (mean ± std over probe seeds) or ``–``."""
+    if not m or m.get("mean") is None:
+        return "–"
+    return f"{m['mean']:.3f} ± {m['std']:.3f}"
+
+
+def _diff(m: dict[str, Any] | None) -> str:
+    if not m or m.get("diff") is None:
+        return "–"
+    return f"{m['diff']:+.3f} [{m['lo']:+.2f}, {m['hi']:+.2f}]"
+
+
+def best_row(task_metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The linear-probe row of the layer chosen on validation."""
     return next(
         (r for r in task_metrics["linear"] if r["layer"] == task_metrics.get("best_layer")), None
     )
 
 
-def _markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
+INTRO = (
+    "Accuracies on the test split. Zero-shot: the caption scored above its foil (ties ½; "
+    "chance 0.5), with its 95 % bootstrap CI over duplicate groups; *mismatched*: the same "
+    "with another image of the task and split. Linear probes: logistic regression per layer, "
+    "C and the best layer chosen on validation; *mean ± std* over the probe seeds (the "
+    "train/val split redrawn; test fixed) and seed 0's CI; chance = the majority-label rate "
+    "of the test split. *Control*: the control task (a random label per image; only "
+    "memorising images answers it), selectivity = accuracy − control accuracy. "
+    "*Mismatched linear*: the probe trained and tested on features of another image. "
+    "*Image only* / *text tower*: probes on the model's image or text embedding alone; "
+    "*blind*: all-MiniLM-L6-v2 on the text alone."
+)
+
+
+def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
+    settings = results["settings"]
     lines = [
         "# Probe report",
         "",
         f"Probe set `{results['probeset']['path']}` (content hash "
-        f"`{results['probeset']['content_hash'][:12]}`), pooling `{results['settings']['pooling']}`"
-        f", layers `{results['settings']['layers']}`, seed {results['settings']['seed']}. "
-        "Accuracies on the test split with 95 % bootstrap CIs over images; C and the best "
-        "layer are chosen on the validation split. Zero-shot = caption scored above its foil "
-        "(chance 0.5); *mismatched* = the same with another image; *blind* = all-MiniLM-L6-v2 "
-        "on the text alone; *text tower* = the model's own text encoder alone; *control* = "
-        "Hewitt & Liang control task, selectivity = accuracy − control accuracy.",
+        f"`{results['probeset']['content_hash'][:12]}`), layers `{settings['layers']}`, pooling "
+        f"`{settings['pooling']}`, probe seeds {settings['probe_seeds']}.",
+        "",
+        INTRO,
         "",
     ]
     if "zeroshot" in plots:
         lines += [f"![zero-shot accuracy]({plots['zeroshot']})", ""]
-    for task in results["tasks"]:
-        blind = results["blind"][task]
-        lines += [
-            f"## {task}",
-            "",
-            "| model | init | zero-shot | mismatched | linear (best layer) | control | selectivity "
-            "| text tower linear | text tower pairwise |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
-        for entry in results["models"]:
-            m = entry["tasks"][task]
-            scorer = next(iter(m["zeroshot"]))
-            zs = m["zeroshot"][scorer]
-            best = _best(m)
-            tower = m.get("text_tower", {})
-            lines.append(
-                f"| {entry['model']} ({scorer}) | {entry['init']} | {_fmt(zs)} | "
-                f"{_fmt(zs['mismatched'])} | "
-                + (
-                    f"{_fmt(best)} (L{best['layer']}) | {best['control_acc']:.3f} | "
-                    f"{best['selectivity']:+.3f}"
-                    if best
-                    else "– | – | –"
-                )
-                + f" | {_fmt(tower.get('linear'))} | {_fmt(tower.get('zeroshot'))} |"
-            )
-        lines.append(
-            f"| blind: all-MiniLM-L6-v2 | – | {_fmt(blind['zeroshot'])} | – | "
-            f"{_fmt(blind['linear'])} | {blind['linear']['control_acc']:.3f} | "
-            f"{blind['linear']['selectivity']:+.3f} | – | – |"
-        )
-        lines.append("")
+    for task, spec in results["tasks"].items():
+        lines += _task_section(results, task, spec)
         if task in plots:
             lines += [f"![{task} per layer]({plots[task]})", ""]
     if results.get("comparison"):
         lines += [
-            "## Comparison",
+            "## Paired comparison",
             "",
-            "| task | model | zero-shot | linear | selectivity |",
+            "Each model minus the first, on the same test items (paired bootstrap CI).",
+            "",
+            "| task | model | vs | zero-shot Δ | linear Δ (best layer, seed 0) |",
             "|---|---|---|---|---|",
         ]
         for row in results["comparison"]:
-            linear = "–" if row["linear"] is None else f"{row['linear']:.3f}"
-            sel = "–" if row["selectivity"] is None else f"{row['selectivity']:+.3f}"
             lines.append(
-                f"| {row['task']} | {row['model']} | {row['zeroshot']:.3f} | {linear} | {sel} |"
+                f"| {row['task']} | {row['model']} | {row['base']} | "
+                f"{_diff(row.get('zeroshot'))} | {_diff(row.get('linear'))} |"
             )
         lines.append("")
-    return "\n".join(lines)
+    for reason in results.get("skipped", []):
+        lines.append(f"- skipped: {reason}")
+    return "\n".join(lines) + "\n"
 
 
-def _plots(results: dict[str, Any], out: Path) -> dict[str, str]:
-    """Per-task layer curves (with control and blind baselines) and zero-shot bars with CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    plots: dict[str, str] = {}
-    for task in results["tasks"]:
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for entry in results["models"]:
-            rows = entry["tasks"][task]["linear"]
-            if not rows:
-                continue
-            xs = [r["layer"] for r in rows]
-            style = "-" if entry["init"] == "pretrained" else "--"
-            label = f"{Path(entry['model']).name} ({entry['init']})"
-            line = ax.plot(xs, [r["acc"] for r in rows], style, marker="o", label=label)[0]
-            ax.fill_between(
-                xs,
-                [r["lo"] for r in rows],
-                [r["hi"] for r in rows],
-                alpha=0.15,
-                color=line.get_color(),
+def _task_section(results: dict[str, Any], task: str, spec: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{s} {n}" for s, n in spec["items"].items())
+    lines = [
+        f"## {task}",
+        "",
+        f"Items: {counts}. Linear chance (majority label of test): {spec['chance']:.3f}.",
+        "",
+        "| model | init | zero-shot | mismatched | linear (best layer) | seeds | control "
+        "| selectivity | mismatched linear | image only | text tower | text tower pairwise |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    wino = []
+    for entry in results["models"]:
+        m = entry["tasks"][task]
+        scorer = next(iter(m["zeroshot"]), None)
+        zs = m["zeroshot"].get(scorer, {})
+        best = best_row(m) or {}
+        tower = m.get("text_tower", {})
+        control = best.get("control", {})
+        selectivity = best.get("selectivity")
+        lines.append(
+            f"| {entry['model']} ({scorer or 'no zero-shot head'}) | {entry['init']} | {fmt(zs)} | "
+            f"{fmt(zs.get('mismatched'))} | {fmt(best)} (L{best.get('layer', '–')}) | "
+            f"{fmt_seeds(best)} | {fmt_seeds(control)} | "
+            f"{'–' if selectivity is None else f'{selectivity:+.3f}'} | "
+            f"{fmt_seeds(best.get('mismatched'))} | {fmt_seeds(m.get('image_only'))} | "
+            f"{fmt_seeds(tower.get('linear'))} | {fmt(tower.get('zeroshot'))} |"
+        )
+        if zs.get("winoground"):
+            w = zs["winoground"]
+            wino.append(
+                f"| {entry['model']} ({scorer}) | {entry['init']} | {fmt(w['text'])} | "
+                f"{fmt(w['image'])} | {fmt(w['group'])} |"
             )
-            if entry["init"] == "pretrained":
-                ax.plot(
-                    xs,
-                    [r["control_acc"] for r in rows],
-                    ":",
-                    color=line.get_color(),
-                    label=f"{Path(entry['model']).name} control task",
-                )
-                tower = entry["tasks"][task].get("text_tower")
-                if tower:
-                    ax.axhline(
-                        tower["linear"]["acc"],
-                        ls="-.",
-                        color=line.get_color(),
-                        lw=1,
-                        label=f"{Path(entry['model']).name} text tower",
-                    )
-        ax.axhline(
-            results["blind"][task]["linear"]["acc"], color="grey", lw=1.5, label="blind (MiniLM)"
-        )
-        ax.axhline(
-            1 / len(results["tasks"][task]["labels"]), color="black", lw=0.8, ls=":", label="chance"
-        )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set(
-            title=f"{task}: linear probe accuracy per layer",
-            xlabel="layer",
-            ylabel="test accuracy",
-            ylim=(0, 1.02),
-        )
-        ax.legend(fontsize=6, loc="lower right")
-        fig.tight_layout()
-        name = f"layers_{task}.png"
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        plots[task] = name
-    bars = []
-    for task in results["tasks"]:
-        for entry in results["models"]:
-            m = entry["tasks"][task]["zeroshot"]
-            zs = m[next(iter(m))]
-            tag = (
-                f"{Path(entry['model']).name}{'' if entry['init'] == 'pretrained' else ' (random)'}"
-            )
-            bars.append((task, tag, zs))
-            if entry["init"] == "pretrained":
-                bars.append((task, f"{tag} mismatched", zs["mismatched"]))
-        bars.append((task, "blind (MiniLM)", results["blind"][task]["zeroshot"]))
-    series = list(dict.fromkeys(b[1] for b in bars))
-    tasks = list(results["tasks"])
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(tasks)), 3.5))
-    width = 0.8 / len(series)
-    for j, name in enumerate(series):
-        pts = [(tasks.index(t), m) for t, n, m in bars if n == name and m.get("acc") is not None]
-        ax.bar(
-            [i + j * width for i, _ in pts],
-            [m["acc"] for _, m in pts],
-            width,
-            yerr=[[m["acc"] - m["lo"] for _, m in pts], [m["hi"] - m["acc"] for _, m in pts]],
-            capsize=2,
-            label=name,
-        )
-    ax.axhline(0.5, color="black", lw=0.8, ls=":")
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(tasks))], tasks)
-    ax.set(ylabel="zero-shot pairwise accuracy", ylim=(0, 1.02), title="zero-shot (95 % CI)")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    with atomic_path(out / "zeroshot.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    plots["zeroshot"] = "zeroshot.png"
-    return plots
+    blind = results["blind"][task]
+    lines += [
+        f"| blind: all-MiniLM-L6-v2 | – | {fmt(blind['zeroshot'])} | – | {fmt(blind['linear'])} | "
+        f"{fmt_seeds(blind['linear'])} | – | – | – | – | – | – |",
+        "",
+    ]
+    if wino:
+        lines += [
+            "Winoground scores on the left/right mirror twins (chance: text ¼, image ¼, group ⅙):",
+            "",
+            "| model | init | text | image | group |",
+            "|---|---|---|---|---|",
+            *wino,
+            "",
+        ]
+    return lines

@@ -3,8 +3,8 @@
 ``shapes_dataset`` draws coloured rectangles (one colour per class) on grey images and
 writes a :class:`DetDataset` with two sources: ``shapes`` annotates every class
 exhaustively; ``tagged`` has no label space, only a few verified negative and
-not-exhaustive image labels. ``tiny_model`` writes a random-init CLIP, SigLIP, BLIP (ITM)
-or LLaVA-style model with a tokenizer and processor built offline.
+not-exhaustive image labels. ``tiny_model`` writes a random-init CLIP, SigLIP, BLIP (ITM),
+ViLT or LLaVA-style model with a tokenizer and processor built offline.
 """
 
 from __future__ import annotations
@@ -153,9 +153,23 @@ def _char_tokenizer():
     )
 
 
-def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
-    """Write a random-init tiny ``clip``, ``siglip``, ``blip`` or ``llava`` model + processor
-    to ``path``."""
+#: a minimal chat template in the LLaVA-1.5 style (user turn with the image, then ASSISTANT:)
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'].upper() + ': ' }}{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}{{ '<image>' + '\\n' }}{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{{ '\\n' }}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def _bert_vocab() -> list[str]:
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    return [*words, *letters, ".", ",", "+", "-", "'", *("##" + c for c in letters)]
+
+
+def tiny_model(kind: str, path: str | Path, *, seed: int = 0, chat_template: bool = False) -> Path:
+    """Write a random-init tiny ``clip``, ``siglip``, ``blip``, ``vilt`` or ``llava`` model +
+    processor to ``path`` (``chat_template``: give the LLaVA processor one)."""
     import torch
     import transformers as tf
 
@@ -199,10 +213,7 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
             tokenizer=tokenizer,
         )
     elif kind == "blip":
-        words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        letters = "abcdefghijklmnopqrstuvwxyz0123456789"
-        words += [*letters, ".", ",", "+", *("##" + c for c in letters)]
-        vocab = {w: i for i, w in enumerate(words)}
+        vocab = {w: i for i, w in enumerate(_bert_vocab())}
         text = dict(
             **layers,
             num_hidden_layers=2,
@@ -221,6 +232,25 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
         processor = tf.BlipProcessor(
             image_processor=tf.BlipImageProcessor(size={"height": 32, "width": 32}),
             tokenizer=tf.BertTokenizer(vocab=vocab),
+        )
+    elif kind == "vilt":
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "vocab.txt").write_text("\n".join(_bert_vocab()) + "\n")
+        tokenizer = tf.BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
+        config = tf.ViltConfig(
+            **layers,
+            num_hidden_layers=2,
+            vocab_size=len(tokenizer),
+            image_size=32,
+            patch_size=8,
+            max_position_embeddings=64,
+            pad_token_id=0,
+        )
+        config.architectures = ["ViltForImageAndTextRetrieval"]
+        model = tf.ViltForImageAndTextRetrieval(config)
+        processor = tf.ViltProcessor(
+            image_processor=tf.ViltImageProcessor(size={"shortest_edge": 32}, size_divisor=8),
+            tokenizer=tokenizer,
         )
     elif kind == "llava":
         vocab = _byte_vocab(("<image>", "<pad>"))
@@ -251,9 +281,10 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0) -> Path:
             patch_size=8,
             vision_feature_select_strategy="default",
             num_additional_image_tokens=1,
+            chat_template=CHAT_TEMPLATE if chat_template else None,
         )
     else:
-        raise ValueError(f"unknown tiny model kind {kind!r}: clip, siglip, blip or llava")
+        raise ValueError(f"unknown tiny model kind {kind!r}: clip, siglip, blip, vilt or llava")
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path

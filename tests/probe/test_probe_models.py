@@ -1,5 +1,5 @@
-"""Tiny random-init CLIP, BLIP (ITM) and LLaVA-style models, saved and loaded from local dirs,
-run end to end through the CLI; bad inputs give one clear line."""
+"""Tiny random-init CLIP, BLIP (ITM), ViLT and LLaVA-style models, saved and loaded from local
+dirs, run end to end through the CLI; bad inputs give one clear line."""
 
 from __future__ import annotations
 
@@ -12,28 +12,21 @@ from typer.testing import CliRunner
 
 from detforge.cli import app, main
 from detforge.errors import DetforgeError
-from detforge.probes.synthetic import tiny_model
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: threads only contend on a shared machine
-    root = tmp_path_factory.mktemp("tiny")
-    yield {kind: tiny_model(kind, root / kind, seed=1) for kind in ("clip", "blip", "llava")}
-    torch.set_num_threads(threads)
+def tiny(tiny_models):
+    return tiny_models
 
 
 def _invoke(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_three_model_kinds_end_to_end(tiny, shapes, tmp_path):
+def test_four_model_kinds_end_to_end(tiny, shapes, tmp_path):
     _, out, _ = shapes
     generated = _invoke(
-        "probe", "generate", out / "tables", "--out", tmp_path / "probes", "--max-per-label", "4"
+        "probe", "generate", out / "tables", "--out", tmp_path / "probes", "--max-per-label", "2"
     )
     assert generated.exit_code == 0, generated.output
     args = [
@@ -51,35 +44,55 @@ def test_three_model_kinds_end_to_end(tiny, shapes, tmp_path):
         "auto",
         "--data",
         out,
+        "--tasks",
+        "existence,left_right",
+        "--batch-size",
+        "64",
     ]
-    for kind in ("clip", "blip", "llava"):
+    kinds = ("clip", "blip", "vilt", "llava")
+    for kind in kinds:
         args += ["--model", tiny[kind]]
     result = _invoke(*args)
     assert result.exit_code == 0, (result.output, result.exception)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["schema"] == "detforge-probe-results" and results["version"] == 1
+    assert results["schema"] == "detforge-probe-results" and results["version"] == 2
+    assert results["settings"]["probe_seeds"] == [0, 1, 2]
     assert [(e["model"], e["init"]) for e in results["models"]] == [
-        (str(tiny[k]), init) for k in ("clip", "blip", "llava") for init in ("pretrained", "random")
+        (str(tiny[k]), init) for k in kinds for init in ("pretrained", "random")
     ]
     scorers = {e["model"]: set(e["tasks"]["existence"]["zeroshot"]) for e in results["models"]}
     assert scorers == {
         str(tiny["clip"]): {"cosine"},
         str(tiny["blip"]): {"itm"},
-        str(tiny["llava"]): {"loglik", "yesno"},
+        str(tiny["vilt"]): {"itm"},
+        str(tiny["llava"]): {"mean_loglik", "sum_loglik", "yesno"},
     }
-    layers = {e["model"]: e["layers"] for e in results["models"]}
-    assert layers[str(tiny["clip"])] == [0, 3] and layers[str(tiny["llava"])] == [0, 2]
+    own = {e["model"]: (e["kind"], e["pooling"], e["layers"]) for e in results["models"]}
+    assert own[str(tiny["clip"])] == ("dual", "cls", [0, 3])
+    assert own[str(tiny["vilt"])] == ("vilt", "cls", [0, 2])
+    assert own[str(tiny["llava"])] == ("generative", "last", [0, 2])
     for entry in results["models"]:
+        pretrained = entry["init"] == "pretrained"
         for task, m in entry["tasks"].items():
             assert [r["layer"] for r in m["linear"]] == entry["layers"], task
             assert 0 <= m["zeroshot"][next(iter(m["zeroshot"]))]["acc"] <= 1
-            assert ("text_tower" in m) == (entry["init"] == "pretrained")
-    assert results["blind"]["counting"]["linear"]["n"] > 0  # the real MiniLM ran
-    assert {r["model"] for r in results["comparison"]} == {str(p) for p in tiny.values()}
+            assert ("text_tower" in m) == pretrained and ("image_only" in m) == pretrained
+            for row in m["linear"]:
+                assert len(row["seeds"]) == 3 and ("control" in row) == pretrained
+                assert ("mismatched" in row) == pretrained
+    assert results["blind"]["existence"]["linear"]["n"] > 0  # the real MiniLM ran
+    wino = next(e for e in results["models"] if e["model"] == str(tiny["llava"]))
+    assert set(wino["tasks"]["left_right"]["zeroshot"]["yesno"]["winoground"]) == {
+        "text",
+        "image",
+        "group",
+    }
+    pairs = {(r["task"], r["model"]) for r in results["comparison"]}
+    assert pairs == {(t, str(tiny[k])) for t in results["tasks"] for k in kinds[1:]}
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "## Comparison" in report and "all-MiniLM-L6-v2" in report
+    assert "## Paired comparison" in report and "all-MiniLM-L6-v2" in report
     preds = pl.read_parquet(tmp_path / "run" / "predictions.parquet")
-    assert preds["model"].n_unique() == 3 and preds["blind_score"].drop_nulls().len() > 0
+    assert preds["model"].n_unique() == 4 and preds["blind_score"].drop_nulls().len() > 0
 
 
 def test_not_a_vlm_is_one_clear_line(tmp_path, probes_dir, monkeypatch, capsys):

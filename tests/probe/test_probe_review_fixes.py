@@ -27,19 +27,21 @@ def test_blind_encoder_keeps_hub_ids_online(monkeypatch):
     assert _local_only("org/name") is True
 
 
-# dog, cat and wolf are animals; a foil replaces the dog of "a dog and a car"
+# dog, cat and wolf are animals
 NAMES = ["dog", "cat", "car", "bicycle", "animal", "wolf"]
 PARENTS = {0: [4], 1: [4], 5: [4]}
 
 
 def _foil_dataset(images: int) -> DetDataset:
-    """Every image: a dog and a car boxed, a bicycle verified absent; on odd images the wolf
-    too. The cat (a sibling of the dog) is never verified absent."""
+    """Even images: a dog and a car boxed, the bicycle verified absent (every fourth image the
+    wolf too). Odd images: a dog and a bicycle boxed, the car verified absent. The cat (a
+    sibling of the dog) is never verified absent."""
     img_rows, obj_rows, label_rows = [], [], []
     for i in range(images):
         image_id = schema.stable_id("tagged", str(i))
         img_rows.append(dict(image_id=image_id, source="tagged", file_name=f"{i}.png"))
-        for c, box in ((0, [0.1, 0.1, 0.4, 0.4]), (2, [0.5, 0.5, 0.9, 0.9])):
+        boxed, absent = ((0, 2), (3, 5) if i % 4 == 0 else (3,)) if i % 2 == 0 else ((0, 3), (2,))
+        for c, box in zip(boxed, ([0.1, 0.1, 0.4, 0.4], [0.5, 0.5, 0.9, 0.9]), strict=True):
             obj_rows.append(
                 dict(
                     image_id=image_id,
@@ -50,7 +52,7 @@ def _foil_dataset(images: int) -> DetDataset:
                     bbox=box,
                 )
             )
-        for c in (3, 5) if i % 2 else (3,):
+        for c in absent:
             label_rows.append(
                 dict(
                     image_id=image_id,
@@ -75,24 +77,24 @@ def _foil_dataset(images: int) -> DetDataset:
     )
 
 
-def test_foil_prefers_verified_absent_over_unverified_sibling():
-    dataset = _foil_dataset(60)
+def test_noun_foils_pair_classes_boxed_beside_the_same_class():
+    dataset = _foil_dataset(80)
+    even = {schema.stable_id("tagged", str(i)) for i in range(0, 80, 2)}
     for seed in range(3):
-        items = generate(dataset, seed=seed, tasks=["foil"]).items
-        odd = {schema.stable_id("tagged", str(i)) for i in range(1, 60, 2)}
-        foils = items.with_columns(odd=pl.col("image_id").is_in(list(odd)))
-        assert foils.height > 20
-        # the unverified cat is never the foil: it may well be on the image
-        assert foils["verified"].all()
-        assert (foils["evidence"] == "negative_label").all()
-        dog = foils.filter(pl.col("class_b") == 0)
-        assert dog.height > 5
-        # among verified absences the sibling still comes first: the wolf where it is verified
-        expected = pl.when(pl.col("odd")).then(5).otherwise(3)
-        assert dog["odd"].any() and not dog["odd"].all()
-        assert (dog["foil_class"] == dog.select(expected).to_series()).all()
-        car = foils.filter(pl.col("class_b") == 2)  # no sibling: any verified absence
-        assert car.height > 5 and car["foil_class"].is_in([3, 5]).all()
+        foils = generate(dataset, seed=seed, tasks=["foil"]).items
+        assert foils.height > 20 and (foils["class_a"] == 0).all()  # "a dog and a …"
+        # the unverified cat is never a foil (it may well be on the image), nor is the wolf:
+        # verified absent too, but never boxed beside the dog, so its sentence could never
+        # be a caption; car and bicycle swap roles between even and odd images
+        assert foils["verified"].all() and (foils["evidence"] == "negative_label").all()
+        assert set(foils["foil_class"]) == {2, 3} and set(foils["class_b"]) == {2, 3}
+        on_even = foils["image_id"].is_in(list(even))
+        assert ((foils["class_b"] == 2) == on_even).all()
+        per_sentence = foils.group_by("text", "split").agg(pl.col("label").mean())
+        assert (per_sentence["label"] == 0.5).all()
+        twins = foils.join(foils.select(twin_id="item_id", t_image="image_id"), on="twin_id")
+        assert twins.height == foils.height
+        assert (twins["image_id"].is_in(list(even)) != twins["t_image"].is_in(list(even))).all()
 
 
 @pytest.mark.parametrize("module", ["torch", "sklearn", "sentence_transformers"])
