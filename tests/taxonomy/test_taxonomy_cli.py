@@ -125,4 +125,4 @@ def test_diff(toy_dir, tmp_path):
     result = runner.invoke(app, ["taxonomy", "diff", str(toy_dir), str(other), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "## Source classes re-mapped (1)" in out.read_text()
-    assert "| lvis | 4 | puppy | dog | vehicle | parent | parent |" in result.output
+    assert "| lvis | 4 | puppy | dog | vehicle | merge | parent |" in result.output

@@ -149,7 +149,7 @@ def test_diff(toy):
     assert diff(new, toy).removed.rows() == [(7, "bus")]
     assert sorted(d.moved.rows()) == [("shelf", 3, 4), ("wheel", 4, 3)]
     remapped = {r[1]: r[3:] for r in d.remapped.iter_rows()}
-    assert remapped["4"] == ("dog", "car", "parent", "parent")
+    assert remapped["4"] == ("dog", "car", "merge", "parent")
     assert "/m/person" not in remapped  # its class was renamed, not re-mapped
     assert set(remapped) == {"4"}
     assert d.mapping_added.select("source", "source_label").rows() == [("coco", "3")]
