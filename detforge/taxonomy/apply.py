@@ -2,21 +2,23 @@
 
 Semantics (every source class ``s`` mapped to unified class ``u`` is a subset of ``u``):
 
-- ``exact``/``synonym``: ``s`` is ``u``.  ``merge``: ``u`` is the union of the
-  source's merge classes feeding it (several source classes, one concept).
-  ``parent``: ``s`` is a narrower kind of ``u`` (sedan → car, Man → person);
-  the source's other kinds of ``u`` are not annotated.  ``drop``: no class.
+- ``exact``/``synonym``: ``s`` is ``u``.  ``merge``: ``s`` is one of several source
+  classes whose union is ``u`` (cushion and pillow; Bicycle wheel beside Wheel).
+  ``parent``: ``s`` is a narrower kind of ``u`` that the source's covering classes
+  already account for (sedan → car, Man under Person → person).  ``drop``: no class.
 - Boxes get ``label`` from the mapping; boxes of dropped classes are REMOVED
   from ``objects`` (every later stage wants labelled boxes) and counted in the
   drop report. Images are kept even when they lose every box: their
   annotation facts (label spaces, negatives) still hold.
 - ``u`` is *complete* on an image (all its instances boxed) when its covering set of
-  source classes is complete there: any one ``exact``/``synonym`` class when the source
-  feeds ``u`` no ``merge`` class; otherwise EVERY ``exact``/``synonym`` and ``merge``
-  class of the source feeding ``u`` (LVIS ``pillow`` complete says nothing about
-  ``cushion``, merged into it). ``parent`` classes never cover. A source class is complete
-  where it is in the source's label space, has a positive/negative verified label, or has
-  a box (the federated rule), and is not ``not_exhaustive``.
+  source classes is complete there: EVERY ``exact``/``synonym`` and ``merge`` class of
+  the source feeding ``u`` (LVIS ``pillow`` complete says nothing about ``cushion``,
+  merged into it; OpenImages ``Wheel`` complete says nothing about ``Bicycle wheel``,
+  which OpenImages does not file under Wheel). ``parent`` classes never cover: the
+  mapping makes a class ``parent`` only where the source has no covering class for ``u``
+  or files the class under one of them (OpenImages ``Man`` under ``Person``). A source
+  class is complete where it is in the source's label space, has a positive/negative
+  verified label, or has a box (the federated rule), and is not ``not_exhaustive``.
 - ``label_spaces``: ``u`` is exhaustive for a source when its label-space classes cover
   ``u`` (Objects365: exact/synonym/merge targets, not parent-only ones). One row per
   covering source class.
@@ -24,9 +26,9 @@ Semantics (every source class ``s`` mapped to unified class ``u`` is a subset of
   not_exhaustive label of any feeding class) but not complete →
   ``not_exhaustive`` (e.g. a box of a parent-mapped class); present, complete
   and verified positive → ``positive``; ``negative`` when nothing says ``u`` is
-  present and the covering set says it is absent: one ``exact``/``synonym`` negative
-  without merge classes (no sedan does not mean no car; no Man does not mean no
-  person), else negatives (or the label space) of every class of the covering set.
+  present and the covering set says it is absent: negatives (or the label space) of
+  every class of the covering set (no sedan does not mean no car; no Man does not mean
+  no person).
   Other negatives are dropped and counted; negative-vs-present conflicts keep the
   presence (as ``not_exhaustive``) and are reported.
   Label-space classes need no rows (absent = negative there already).
@@ -43,7 +45,7 @@ from detforge.frames import filter_columns
 from detforge.taxonomy.io import fingerprint
 from detforge.taxonomy.model import Taxonomy
 
-COVERING = ("exact", "synonym")
+COVERING = ("exact", "synonym", "merge")
 REPORT = pl.Schema(
     {
         "source": pl.String,
@@ -76,11 +78,8 @@ def _codes(mapping: pl.DataFrame) -> pl.DataFrame:
         mapping.sort(KEY)
         .with_row_index("_k")
         .with_columns(pl.col("source").rank("dense").cast(pl.UInt32).alias("_s"))
-        .with_columns(
-            pl.col("relation").is_in(COVERING).alias("exact"),
-            (pl.col("relation") == "merge").alias("merge"),
-        )
-        .select("_k", "_s", *KEY, "label", "exact", "merge")
+        .with_columns(pl.col("relation").is_in(COVERING).alias("cover"))
+        .select("_k", "_s", *KEY, "label", "cover")
     )
 
 
@@ -127,37 +126,30 @@ def _decode(frame: pl.DataFrame, codes: pl.DataFrame, code: str) -> pl.DataFrame
 
 
 def _class_stats(mapped: pl.DataFrame) -> pl.DataFrame:
-    """Per (source, label): how many exact/synonym and merge classes feed it."""
-    return mapped.group_by("_s", "label").agg(
-        pl.col("exact").sum().alias("n_exact"), pl.col("merge").sum().alias("n_merge")
-    )
+    """Per (source, label): how many covering (exact/synonym and merge) classes feed it."""
+    return mapped.group_by("_s", "label").agg(pl.col("cover").sum().alias("n_cover"))
 
 
-def _covers(exact: pl.Expr, merges: pl.Expr) -> pl.Expr:
-    """Complete source classes (``exact`` exact/synonym ones, ``merges`` merge ones) cover
-    ``u``: one exact class where the source has no merge class for ``u``, else every exact
-    and merge class (a merge class and an exact one are disjoint parts of ``u``)."""
-    alone = (pl.col("n_merge") == 0) & (exact > 0)
-    every = (pl.col("n_merge") > 0) & (exact == pl.col("n_exact")) & (merges == pl.col("n_merge"))
-    return alone | every
+def _covers(complete: pl.Expr) -> pl.Expr:
+    """``complete`` covering classes of a source cover ``u`` when they are all of them
+    (several covering classes are disjoint parts of ``u``); a source with none (only
+    ``parent`` classes) never covers it."""
+    return (pl.col("n_cover") > 0) & (complete == pl.col("n_cover"))
 
 
 def _label_spaces(label_spaces: pl.DataFrame, mapped: pl.DataFrame, stats: pl.DataFrame):
-    """Unified label spaces and, per (source, label), the merge classes in the space."""
+    """Unified label spaces and, per (source, label), the covering classes in the space."""
     space = label_spaces.select(KEY).unique().join(mapped, on=KEY)
     per_class = (
         space.group_by("_s", "label")
-        .agg(
-            pl.col("exact").sum().alias("space_exact"),
-            pl.col("merge").sum().alias("space_merge"),
-        )
+        .agg(pl.col("cover").sum().alias("space_cover"))
         .join(stats, on=["_s", "label"])
-        .with_columns(_covers(pl.col("space_exact"), pl.col("space_merge")).alias("space_covered"))
+        .with_columns(_covers(pl.col("space_cover")).alias("space_covered"))
     )
     covered = per_class.filter("space_covered").select("_s", "label")
     rows = space.join(covered, on=["_s", "label"]).select(*KEY, "label").sort(*KEY, "label")
     return schema.conform(rows, "label_spaces"), per_class.select(
-        "_s", "label", "space_exact", "space_merge", "space_covered"
+        "_s", "label", "space_cover", "space_covered"
     )
 
 
@@ -197,13 +189,9 @@ def _evidence(dataset: DetDataset, boxes: pl.DataFrame, mapped, per_class) -> pl
 
 
 def _said_absent() -> pl.Expr:
-    """The source verified ``u`` absent: an exact/synonym negative where no merge class
-    feeds ``u``, else a negative (or the label space, without a box) for every
-    exact/synonym and merge class of the source that feeds it."""
-    every = (
-        pl.col("neg_cover") + pl.col("space_exact") + pl.col("space_merge") - pl.col("space_boxed")
-    ) == pl.col("n_exact") + pl.col("n_merge")
-    return pl.when(pl.col("n_merge") == 0).then(pl.col("neg_exact")).otherwise(every)
+    """The source verified ``u`` absent: a negative (or the label space, without a box)
+    for every covering class of the source that feeds it."""
+    return _covers(pl.col("neg_cover") + pl.col("space_cover") - pl.col("space_boxed"))
 
 
 def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.DataFrame:
@@ -212,11 +200,10 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
     a status (most boxed classes need none): as one lazy query, polars never holds the
     intermediate per-box frames the eager group-bys over ~one row per box would.
 
-    Classes in the label space are counted once, through ``space_exact``/``space_merge``
-    (most of them have no evidence row on a given image)."""
-    covering = pl.col("exact") | pl.col("merge")
+    Classes in the label space are counted once, through ``space_cover`` (most of them
+    have no evidence row on a given image)."""
     per_source_class = (
-        evidence.join(mapped.lazy().select("_k", "_s", "label", "exact", "merge"), on="_k")
+        evidence.join(mapped.lazy().select("_k", "_s", "label", "cover"), on="_k")
         .join(in_space.lazy(), on="_k", how="left")
         .with_columns(
             pl.col("in_space").fill_null(False),
@@ -226,20 +213,13 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
             (
                 (pl.col("in_space") | pl.col("pos") | pl.col("neg") | pl.col("box")) & ~pl.col("ne")
             ).alias("complete"),
-            (pl.col("neg") & pl.col("exact")).alias("negative"),
         )
     )
     complete = (
         ~pl.col("ne")
         # a contradicted negative tells nothing about completeness
         & ~(pl.col("present") & pl.col("negative"))
-        & (
-            pl.col("space_covered")
-            | _covers(
-                pl.col("exact_complete") + pl.col("space_exact"),
-                pl.col("merge_complete") + pl.col("space_merge"),
-            )
-        )
+        & (pl.col("space_covered") | _covers(pl.col("cover_complete") + pl.col("space_cover")))
     )
     status = (
         pl.when(pl.col("present") & ~pl.col("complete"))
@@ -260,22 +240,20 @@ def _unified(evidence: pl.LazyFrame, mapped, in_space, stats, per_class) -> pl.D
             pl.col("present").any(),
             pl.col("ne").any(),
             pl.col("pos").any(),
-            pl.col("negative").any().alias("neg_exact"),
-            (pl.col("neg") & covering & outside_space).sum().alias("neg_cover"),
-            (pl.col("present") & covering & pl.col("in_space")).sum().alias("space_boxed"),
-            (pl.col("complete") & pl.col("exact") & outside_space).sum().alias("exact_complete"),
-            (pl.col("complete") & pl.col("merge") & outside_space).sum().alias("merge_complete"),
+            (pl.col("neg") & pl.col("cover") & outside_space).sum().alias("neg_cover"),
+            (pl.col("present") & pl.col("cover") & pl.col("in_space")).sum().alias("space_boxed"),
+            (pl.col("complete") & pl.col("cover") & outside_space).sum().alias("cover_complete"),
             pl.col("_k").filter("present").min().alias("present_k"),
             pl.col("_k").filter("pos").min().alias("pos_k"),
             pl.coalesce(
-                pl.col("_k").filter("negative").min(),
+                pl.col("_k").filter(pl.col("neg") & pl.col("cover")).min(),
                 pl.col("_k").filter("neg").min(),
             ).alias("neg_k"),
         )
         .join(stats.lazy(), on=["_s", "label"])
         .join(per_class.lazy(), on=["_s", "label"], how="left")
         .with_columns(
-            pl.col("space_exact", "space_merge").fill_null(0),
+            pl.col("space_cover").fill_null(0),
             pl.col("space_covered").fill_null(False),
         )
         .with_columns(_said_absent().alias("negative"))

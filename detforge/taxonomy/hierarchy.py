@@ -130,16 +130,36 @@ def _depths(graph: dict[int, list[int]]) -> dict[int, int]:
 def collapse(taxonomy: Taxonomy, keep: int | Iterable[str | int]) -> Taxonomy:
     """A taxonomy whose mapping sends each source class to the kept ancestor of its class.
 
-    A redirected row becomes relation ``parent`` (the source class is now a
-    narrower kind of the target), so :func:`detforge.taxonomy.apply` keeps the
-    federated facts right. Ids stay stable; ``classes`` keeps only the targets.
+    A redirected row becomes relation ``parent`` (the source class is now a narrower
+    kind of the target), or ``merge`` where its source also maps a class to the target
+    itself (exact, synonym or merge): the source boxes the narrower class apart from it,
+    so the target is complete or absent only where both are. This keeps
+    :func:`detforge.taxonomy.apply`'s federated facts right; where the source's own
+    hierarchy files the class under the target's class, ``merge`` is the cautious choice
+    (the hierarchy is not known here). Ids stay stable; ``classes`` keeps only the targets.
     """
     target = collapse_map(taxonomy, keep)
     kept = sorted(set(target.values()))
     mapping = taxonomy.mapping.with_columns(
         pl.col("label").replace_strict(target, default=None, return_dtype=pl.Int32).alias("new")
     ).with_columns(
-        pl.when(pl.col("label").is_not_null() & (pl.col("new") != pl.col("label")))
+        (pl.col("label").is_not_null() & (pl.col("new") != pl.col("label"))).alias("moved")
+    )
+    covered = (
+        mapping.filter(~pl.col("moved") & pl.col("relation").is_in(["exact", "synonym", "merge"]))
+        .select("source", pl.col("new").alias("covered"))
+        .unique()
+    )
+    mapping = mapping.join(
+        covered.with_columns(pl.lit(True).alias("beside")),
+        left_on=["source", "new"],
+        right_on=["source", "covered"],
+        how="left",
+        maintain_order="left",
+    ).with_columns(
+        pl.when(pl.col("moved") & pl.col("beside").fill_null(False))
+        .then(pl.lit("merge"))
+        .when(pl.col("moved"))
         .then(pl.lit("parent"))
         .otherwise("relation")
         .alias("relation"),
@@ -152,7 +172,7 @@ def collapse(taxonomy: Taxonomy, keep: int | Iterable[str | int]) -> Taxonomy:
     return Taxonomy(
         name=f"{taxonomy.name}-collapsed",
         classes=classes,
-        mapping=mapping.drop("new"),
+        mapping=mapping.drop("new", "moved", "beside"),
         path=None,
     )
 

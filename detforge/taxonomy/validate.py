@@ -11,6 +11,7 @@ from detforge.taxonomy.hierarchy import find_cycle
 from detforge.taxonomy.model import Taxonomy
 
 KEY = ["source", "source_label"]
+COVERING = ("exact", "synonym", "merge")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +131,77 @@ def _mapping_problems(taxonomy: Taxonomy) -> list[str]:
         [*KEY, "score"],
     )
     _check(problems, m.filter(pl.col("source_name").is_null()), "mapping: empty source_name", KEY)
+    _check(
+        problems,
+        m.filter(
+            pl.col("relation").is_in(["exact", "synonym"]).sum().over("source", "label_name") > 1,
+            pl.col("relation").is_in(["exact", "synonym"]),
+        ).sort(*KEY),
+        "mapping: more than one exact/synonym row of a source for one class (the class is one "
+        "of them; the others are merge, or parent where the source files them under it)",
+        [*KEY, "label_name"],
+    )
+    return problems
+
+
+def _ancestors(source_categories: pl.DataFrame) -> pl.DataFrame:
+    """``source, source_label, ancestor``: every is_a ancestor in the sources' own
+    hierarchies (OpenImages' ``Subcategory`` edges; LVIS and Objects365 have none)."""
+    edges = (
+        source_categories.select(*KEY, pl.col("parents").alias("ancestor"))
+        .explode("ancestor")
+        .drop_nulls("ancestor")
+        .unique()
+    )
+    closure = edges
+    while True:  # one join per level of the hierarchy
+        step = closure.join(
+            edges.rename({"source_label": "ancestor", "ancestor": "next"}),
+            on=["source", "ancestor"],
+        ).select(*KEY, pl.col("next").alias("ancestor"))
+        grown = pl.concat([closure, step]).unique()
+        if grown.height == closure.height:
+            return closure
+        closure = grown
+
+
+def _nesting_problems(taxonomy: Taxonomy, source_categories: pl.DataFrame) -> list[str]:
+    """A ``parent`` row must sit under a covering row of its class in its source's own
+    hierarchy, or its source has no covering row for the class; a covering row must not
+    sit under another one. Otherwise a verified negative or a complete annotation of the
+    covering class would be read as one of the unified class although the source says
+    nothing about the other (OpenImages ``Bicycle wheel`` is not under ``Wheel``)."""
+    problems: list[str] = []
+    listed = source_categories.select(KEY).unique()
+    rows = taxonomy.mapping.filter(pl.col("label").is_not_null()).join(listed, on=KEY)
+    # each row beside each OTHER covering row of its source for the same class
+    covering = rows.filter(pl.col("relation").is_in(COVERING)).select(
+        "source",
+        "label",
+        pl.col("source_label").alias("cover_label"),
+        pl.col("source_name").alias("covering"),
+    )
+    beside = rows.join(covering, on=["source", "label"]).filter(
+        pl.col("source_label") != pl.col("cover_label")
+    )
+    ancestors = _ancestors(source_categories).rename({"ancestor": "cover_label"})
+    under = beside.join(ancestors, on=[*KEY, "cover_label"], how="semi")
+    loose = beside.filter(pl.col("relation") == "parent").join(under, on=KEY, how="anti")
+    nested = under.filter(pl.col("relation").is_in(COVERING))
+    for frame, what in (
+        (
+            loose,
+            "mapping: parent row beside a covering (exact/synonym/merge) row of its source for "
+            "the same class, not under it in the source's hierarchy (make it merge)",
+        ),
+        (
+            nested,
+            "mapping: covering row under another covering row of its source for the same class "
+            "in the source's hierarchy (make it parent)",
+        ),
+    ):
+        first = frame.sort(*KEY, "covering").unique(KEY, keep="first", maintain_order=True)
+        _check(problems, first, what, [*KEY, "source_name", "covering"])
     return problems
 
 
@@ -224,15 +296,18 @@ def validate(
     Checks: class names/ids unique, ids = positions, edges name known classes,
     is_a and part_of acyclic; one mapping row per source class, valid
     relation/provenance, label empty iff relation is drop, labels name
-    classes. With ``source_categories`` (schema.SOURCE_CATEGORIES): every class
-    of those sources has exactly one row, no row for an unknown class, raw
-    names verbatim (``subset=True``: the tables list only some of their
-    sources' classes, e.g. a sample, so rows beyond them are fine). With
-    ``objects``: every box's class has a row.
+    classes, at most one exact/synonym row per source and class. With
+    ``source_categories`` (schema.SOURCE_CATEGORIES): every class of those
+    sources has exactly one row, no row for an unknown class, raw names verbatim
+    (``subset=True``: the tables list only some of their sources' classes, e.g.
+    a sample, so rows beyond them are fine), and parent/merge relations agree
+    with the sources' own hierarchies (``parents``). With ``objects``: every
+    box's class has a row.
     """
     problems = _class_problems(taxonomy) + _mapping_problems(taxonomy)
     if source_categories is not None:
         problems += _source_problems(taxonomy, source_categories, subset)
+        problems += _nesting_problems(taxonomy, source_categories)
     if objects is not None:
         unmapped = objects.select(KEY).unique().join(taxonomy.mapping, on=KEY, how="anti").sort(KEY)
         _check(problems, unmapped, "objects: source class without a mapping row", KEY)

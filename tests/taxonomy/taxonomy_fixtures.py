@@ -37,9 +37,12 @@ MAPPING = [
     ("lvis", "1", "car_(automobile)", "car", "exact"),
     ("lvis", "2", "shelf", "shelf", "merge"),
     ("lvis", "3", "bookcase", "shelf", "merge"),
-    ("lvis", "4", "puppy", "dog", "parent"),
+    ("lvis", "4", "puppy", "dog", "merge"),  # LVIS boxes puppies apart from dogs
     ("lvis", "5", "dog", "dog", "synonym"),
 ]
+# OpenImages' own hierarchy (child MID -> is_a parent MID) for the toy's OpenImages classes:
+# what lets Man and Limousine be parent rows beside Person and Car
+OPENIMAGES_PARENTS = {"/m/man": "/m/person", "/m/sedan": "/m/car"}
 
 
 def make_taxonomy(mapping=MAPPING, classes=CLASSES, name="toy") -> Taxonomy:

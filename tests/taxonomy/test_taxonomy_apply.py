@@ -98,21 +98,23 @@ def test_parent_box_makes_not_exhaustive_on_exhaustive_source(toy):
     assert labels_of(mapped) == {("a", 5): "not_exhaustive"}
 
 
-def test_negatives_translate_only_through_exact_or_synonym(toy):
+def test_negatives_translate_only_through_the_covering_classes(toy):
     ds = make_dataset(
-        images=[("openimages", k) for k in ("i1", "i2")] + [("lvis", "l1")],
+        images=[("openimages", k) for k in ("i1", "i2")] + [("lvis", k) for k in ("l1", "l2")],
         labels=[
             ("openimages", "i1", "/m/sedan", "negative"),  # no limousine != no car
             ("openimages", "i1", "/m/man", "negative"),  # no man != no person
             ("openimages", "i2", "/m/car", "negative"),
-            ("lvis", "l1", "5", "negative"),  # synonym
+            ("lvis", "l1", "5", "negative"),  # synonym ...
+            ("lvis", "l1", "4", "negative"),  # ... and the puppies LVIS boxes apart
+            ("lvis", "l2", "5", "negative"),  # puppies never looked for
         ],
     )
     mapped, report = apply(ds, toy)
     assert labels_of(mapped) == {("i2", 1): "negative", ("l1", 5): "negative"}
     lost = report.filter(pl.col("reason") == NEGATIVE_NOT_IMPLIED)
-    assert sorted(lost["source_label"].to_list()) == ["/m/man", "/m/sedan"]
-    assert lost["image_labels"].to_list() == [1, 1]
+    assert sorted(lost["source_label"].to_list()) == ["/m/man", "/m/sedan", "5"]
+    assert lost["image_labels"].to_list() == [1, 1, 1]
 
 
 def test_merge_negatives_need_every_merge_class(toy):
@@ -292,3 +294,29 @@ def test_merge_set_completed_by_label_space_and_negative(pillows):
     mapped, report = apply(ds, pillows)
     assert labels_of(mapped) == {("a", PILLOW): "negative"}
     assert report.filter(pl.col("reason") == NEGATIVE_NOT_IMPLIED).height == 0
+
+
+def test_two_covering_classes_of_a_source_each_cover_a_part():
+    # a mapping with two exact/synonym classes of one source for one class (validate flags
+    # it): each is a part of the class, never the whole, so both must be covered
+    tax = make_taxonomy(
+        mapping=[
+            *MAPPING,
+            ("openimages", "/m/pillow", "Pillow", "pillow", "exact"),
+            ("openimages", "/m/cushion", "Cushion", "pillow", "synonym"),
+        ],
+        classes=[*CLASSES, UnifiedClass(PILLOW, "pillow")],
+    )
+    ds = make_dataset(
+        images=[("openimages", k) for k in ("i1", "i2", "i3")],
+        boxes=[("openimages", "i3", "/m/pillow")],
+        labels=[
+            ("openimages", "i1", "/m/pillow", "negative"),
+            ("openimages", "i2", "/m/pillow", "negative"),
+            ("openimages", "i2", "/m/cushion", "negative"),
+            ("openimages", "i3", "/m/pillow", "positive"),
+        ],
+    )
+    mapped, report = apply(ds, tax)
+    assert labels_of(mapped) == {("i2", PILLOW): "negative", ("i3", PILLOW): "not_exhaustive"}
+    assert report_row(report, NEGATIVE_NOT_IMPLIED, "/m/pillow")["images"] == 1

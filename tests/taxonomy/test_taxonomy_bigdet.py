@@ -14,6 +14,7 @@ from taxonomy_fixtures import make_dataset
 from detforge.builders.sources import READERS
 from detforge.dataset import DetDataset
 from detforge.taxonomy import ancestors, apply, load, measure, suggest, validate
+from detforge.taxonomy.apply import CONFLICT, NEGATIVE_NOT_IMPLIED
 from detforge.taxonomy.io import DATA_DIR
 from detforge.taxonomy.suggest import exact_name
 
@@ -103,24 +104,29 @@ def test_apply_on_sample(bigdet, sample_root):
         ("lvis", "793"),
     ]:
         assert label_of(source, source_label) == person
-    # federated fields: LVIS image 43782 has car not exhaustive and dog verified absent
+    # federated fields: LVIS image 43782 has car not exhaustive, a wheel box and dog
+    # verified absent; LVIS boxes wagon wheels, puppies and shepherd dogs apart from wheel
+    # and dog, and they were not looked for there: wheel is not exhaustive, dog no negative
     keys = mapped.images.select("image_id", "source", "source_image_id")
     labels = mapped.image_labels.join(keys, on=["image_id", "source"])
     l2 = dict(
         labels.filter(pl.col("source_image_id") == "43782").select("label", "status").iter_rows()
     )
-    assert l2 == {car: "not_exhaustive", bigdet.class_id("dog"): "negative"}
-    # Objects365 is exhaustive over every class its exact/synonym rows reach
-    o365 = (
-        ds.label_spaces.filter(pl.col("source") == "objects365")
-        .select("source", "source_label")
-        .join(
-            bigdet.mapping.filter(pl.col("relation").is_in(["exact", "synonym"])),
-            on=["source", "source_label"],
-        )
+    assert l2 == {car: "not_exhaustive", bigdet.class_id("wheel"): "not_exhaustive"}
+    # Objects365 is exhaustive over every class whose exact/synonym and merge rows are all
+    # in its label space (the sample's short category list has Car but not SUV)
+    covering = bigdet.mapping.filter(
+        (pl.col("source") == "objects365") & pl.col("relation").is_in(["exact", "synonym", "merge"])
+    )
+    in_space = ds.label_spaces.unique().with_columns(pl.lit(True).alias("in_space"))
+    complete = (
+        covering.join(in_space, on=["source", "source_label"], how="left")
+        .group_by("label")
+        .agg(pl.col("in_space").fill_null(False).all().alias("all_in_space"))
     )
     spaces = set(mapped.label_spaces.filter(pl.col("source") == "objects365")["label"].to_list())
-    assert set(o365["label"].to_list()) <= spaces
+    assert spaces == set(complete.filter("all_in_space")["label"].to_list())
+    assert car not in spaces and bigdet.class_id("person") in spaces
     # every box is kept or counted as dropped
     dropped = report.filter(pl.col("reason") == "class dropped")
     assert dropped["boxes"].sum() == ds.objects.height - mapped.objects.height
@@ -187,9 +193,9 @@ AUDITED = {
     ("lvis", "243"): ("vegetables", "parent"),  # chili_(vegetable)
     ("lvis", "87"): ("bell_pepper", "exact"),
     ("openimages", "/m/0jg57"): ("bell_pepper", "exact"),
-    ("openimages", "/m/04169hn"): ("heater", "parent"),  # Wood-burning stove: a heater
+    ("openimages", "/m/04169hn"): ("heater", "merge"),  # Wood-burning stove: a heater
     ("objects365", "269"): ("stove", "parent"),  # Induction Cooker ...
-    ("lvis", "572"): ("stove", "parent"),  # ... and hotplate: one decision
+    ("lvis", "572"): ("stove", "merge"),  # ... and hotplate: one decision (beside LVIS stove)
     # broader than cooking_utensil (knives, forks, spoons, straws, openers)
     ("openimages", "/m/03hlz0c"): (None, "drop"),
     # merge rows beside an exact row of the same source
@@ -207,14 +213,28 @@ AUDITED = {
     ("openimages", "/m/01b7fy"): ("earphone", "synonym"),  # Headphones = LVIS earphone
     ("objects365", "126"): ("headset", "synonym"),  # Head Phone: over-ear only
     ("openimages", "/m/02zvsm"): ("pie", "parent"),  # Tart
-    ("lvis", "859"): ("pie", "parent"),  # quiche
-    # missed kinds
-    ("lvis", "520"): ("plastic_bag", "parent"),
-    ("lvis", "949"): ("plastic_bag", "parent"),
-    ("lvis", "220"): ("box", "parent"),
-    ("lvis", "412"): ("tripod", "parent"),
-    ("lvis", "92"): ("napkin", "parent"),
+    ("lvis", "859"): ("pie", "merge"),  # quiche
+    # missed kinds (merge: beside the LVIS class of their target)
+    ("lvis", "520"): ("plastic_bag", "merge"),
+    ("lvis", "949"): ("plastic_bag", "merge"),
+    ("lvis", "220"): ("box", "merge"),
+    ("lvis", "412"): ("tripod", "merge"),
+    ("lvis", "92"): ("napkin", "merge"),
     ("lvis", "1131"): (None, "drop"),  # turtleneck: a sweater, like the dropped sweaters
+    # kinds beside a covering class of their source that the source does not file under it
+    ("openimages", "/m/01bqk0"): ("wheel", "merge"),  # Bicycle wheel, not under Wheel
+    ("openimages", "/m/03hj559"): ("bowl", "merge"),  # Mixing bowl
+    ("openimages", "/m/058qzx"): ("knife", "merge"),  # Kitchen knife
+    ("openimages", "/m/0cnyhnx"): ("cow", "merge"),  # Bull, beside Cattle
+    ("openimages", "/m/03ldnb"): ("fan", "merge"),  # Ceiling fan, beside Mechanical fan
+    ("openimages", "/m/0d4w1"): ("cupboard", "merge"),  # Closet, beside Cupboard
+    ("lvis", "1152"): ("wheel", "merge"),  # wagon_wheel: LVIS has no hierarchy
+    ("objects365", "35"): ("car_(automobile)", "merge"),  # SUV, beside Car
+    # ... and kinds their source files under the covering class stay parent
+    ("openimages", "/m/019jd"): ("boat", "parent"),  # Boat, under Watercraft (synonym)
+    ("openimages", "/m/01rzcn"): ("boat", "synonym"),
+    ("openimages", "/m/02fq_6"): ("hat", "parent"),  # Fedora, under Hat
+    ("openimages", "/m/015wgc"): ("pastry", "parent"),  # Croissant, under Pastry
 }
 
 
@@ -259,3 +279,46 @@ def test_lvis_no_pillow_is_no_negative_of_pillow_and_cushion(bigdet):
     keys = mapped.images.select("image_id", "source_image_id")
     got = mapped.image_labels.join(keys, on="image_id").select("source_image_id", "label", "status")
     assert got.rows() == [("p2", pillow, "negative")]
+
+
+def statuses(mapped: DetDataset, label: int) -> dict[str, str]:
+    """{source image key: status} of ``label``."""
+    keys = mapped.images.select("image_id", "source_image_id")
+    rows = mapped.image_labels.filter(pl.col("label") == label).join(keys, on="image_id")
+    return dict(rows.select("source_image_id", "status").iter_rows())
+
+
+def test_openimages_no_wheel_says_nothing_about_bicycle_wheels(bigdet):
+    # OpenImages does not file Bicycle wheel under Wheel, so "no Wheel" (negatives run down
+    # its hierarchy only) and an exhaustive Wheel say nothing about bicycle wheels
+    wheel, bicycle_wheel, person = "/m/083wq", "/m/01bqk0", "/m/01g317"
+    ds = make_dataset(
+        images=[("openimages", k) for k in ("o1", "o2", "o3", "o4", "o5")],
+        boxes=[("openimages", "o2", bicycle_wheel), ("openimages", "o4", wheel)],
+        labels=[
+            ("openimages", "o1", wheel, "negative"),  # nothing said about bicycle wheels
+            ("openimages", "o2", wheel, "negative"),  # bicycle wheels boxed: complete
+            ("openimages", "o3", wheel, "negative"),
+            ("openimages", "o3", bicycle_wheel, "negative"),  # both absent: no wheel
+            ("openimages", "o4", wheel, "positive"),  # bicycle wheels not looked for
+            ("openimages", "o5", person, "negative"),  # Man, Woman, ... are under Person
+        ],
+    )
+    mapped, report = apply(ds, bigdet)
+    assert statuses(mapped, bigdet.class_id("wheel")) == {"o3": "negative", "o4": "not_exhaustive"}
+    assert statuses(mapped, bigdet.class_id("person")) == {"o5": "negative"}
+    lost = report.filter(pl.col("reason") == NEGATIVE_NOT_IMPLIED)
+    assert lost.select("source_label", "images").rows() == [(wheel, 2)]
+    assert report.filter(pl.col("reason") == CONFLICT).height == 0  # o2 is no conflict
+
+
+def test_lvis_kinds_beside_their_class_make_part_of_it(bigdet):
+    # LVIS has no hierarchy and boxes polo shirts, jerseys, blouses ... apart from shirts:
+    # "no shirt" is a negative of shirt only where every one of them was verified absent
+    lvis = bigdet.feeding("shirt").filter(pl.col("source") == "lvis")
+    assert set(lvis["relation"]) == {"exact", "merge"} and lvis.height > 2
+    exact = lvis.filter(pl.col("relation") == "exact")["source_label"].item()
+    labels = [("lvis", "s1", exact, "negative")]
+    labels += [("lvis", "s2", sl, "negative") for sl in lvis["source_label"]]
+    mapped, _ = apply(make_dataset(images=[("lvis", "s1"), ("lvis", "s2")], labels=labels), bigdet)
+    assert statuses(mapped, bigdet.class_id("shirt")) == {"s2": "negative"}

@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 import pytest
-from taxonomy_fixtures import MAPPING, make_taxonomy
+from taxonomy_fixtures import MAPPING, OPENIMAGES_PARENTS, make_taxonomy
 from typer.testing import CliRunner
 
 from detforge.cli import app
@@ -31,6 +31,16 @@ def write_sources(root, skip=()):
     (root / "objects365" / "zhiyuan_objv2_val.json").write_text(json.dumps({"categories": cats}))
     lines = [f"{sl},{sn}" for s, sl, sn, *_ in rows if s == "openimages"]
     (root / "openimages" / "class-descriptions-boxable.csv").write_text("\n".join(lines) + "\n")
+    mids = {sl for s, sl, *_ in rows if s == "openimages"}
+    children: dict[str, list] = {}
+    for child, parent in OPENIMAGES_PARENTS.items():
+        if {child, parent} <= mids:
+            children.setdefault(parent, []).append({"LabelName": child})
+    tree = {
+        "LabelName": "/m/0bl9f",
+        "Subcategory": [{"LabelName": m, "Subcategory": children.get(m, [])} for m in sorted(mids)],
+    }
+    (root / "openimages" / "bbox_labels_600_hierarchy.json").write_text(json.dumps(tree))
     cats = [
         {
             "id": int(sl),
@@ -125,4 +135,4 @@ def test_diff(toy_dir, tmp_path):
     result = runner.invoke(app, ["taxonomy", "diff", str(toy_dir), str(other), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "## Source classes re-mapped (1)" in out.read_text()
-    assert "| lvis | 4 | puppy | dog | vehicle | parent | parent |" in result.output
+    assert "| lvis | 4 | puppy | dog | vehicle | merge | parent |" in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from taxonomy_fixtures import CLASSES, make_dataset, make_taxonomy
+from taxonomy_fixtures import CLASSES, MAPPING, make_dataset, make_taxonomy
 
 from detforge.errors import DetforgeError
 from detforge.taxonomy import (
@@ -98,3 +98,25 @@ def test_collapse_dataset_keeps_federated_rules():
     )
     with pytest.raises(DetforgeError, match="already mapped"):
         collapse_to_parent(apply(ds, tax)[0], tax, {"vehicle"})
+
+
+def test_collapse_beside_the_targets_own_class_is_merge():
+    # LVIS also has a vehicle class: its car class is boxed apart from it, so after the
+    # collapse "no vehicle" alone is no negative of vehicle
+    tax = make_taxonomy(mapping=[*MAPPING, ("lvis", "6", "vehicle", "vehicle", "exact")])
+    collapsed = collapse(tax, {"vehicle"}).mapping
+    relations = dict(collapsed.select("source_label", "relation").iter_rows())
+    assert (relations["1"], relations["6"]) == ("merge", "exact")
+    assert (relations["/m/car"], relations["/m/sedan"]) == ("parent", "parent")  # no OI vehicle
+    ds = make_dataset(
+        images=[("lvis", "l1"), ("lvis", "l2")],
+        labels=[
+            ("lvis", "l1", "6", "negative"),
+            ("lvis", "l2", "6", "negative"),
+            ("lvis", "l2", "1", "negative"),
+        ],
+    )
+    mapped = collapse_to_parent(ds, tax, {"vehicle"})
+    keys = mapped.images.select("image_id", "source_image_id")
+    got = mapped.image_labels.join(keys, on="image_id").select("source_image_id", "status")
+    assert got.rows() == [("l2", "negative")]

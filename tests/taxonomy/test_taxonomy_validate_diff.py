@@ -6,17 +6,17 @@ import dataclasses
 
 import polars as pl
 import pytest
-from taxonomy_fixtures import CLASSES, MAPPING, make_dataset, make_taxonomy
+from taxonomy_fixtures import CLASSES, MAPPING, OPENIMAGES_PARENTS, make_dataset, make_taxonomy
 
 from detforge import schema
 from detforge.taxonomy import UnifiedClass, diff, validate
 
 
-def source_categories(rows):
-    return schema.conform(
-        pl.DataFrame(rows, schema=["source", "source_label", "name"], orient="row"),
-        "source_categories",
-    )
+def source_categories(rows, parents=OPENIMAGES_PARENTS):
+    """Category tables of (source, source_label, name) rows; ``parents``: is_a edges."""
+    rows = [(s, sl, name, [parents[sl]] if sl in parents else []) for s, sl, name in rows]
+    frame = pl.DataFrame(rows, schema=["source", "source_label", "name", "parents"], orient="row")
+    return schema.conform(frame, "source_categories")
 
 
 def problems_of(tax, cats=None, objects=None) -> str:
@@ -76,6 +76,12 @@ def with_classes(classes):
             make_taxonomy(mapping=[*MAPPING, ("lvis", "9", "x", "unicorn", "exact")]),
             "label is not a class",
         ),
+        (
+            make_taxonomy(mapping=[*MAPPING, ("lvis", "9", "automobile", "car", "synonym")]),
+            "more than one exact/synonym row of a source for one class (the class is one of "
+            "them; the others are merge, or parent where the source files them under it): "
+            "'lvis':'1':'car', 'lvis':'9':'car'",
+        ),
     ],
 )
 def test_each_violation(tax, expected):
@@ -108,6 +114,41 @@ def test_against_source_categories(toy):
     )
     cov = validate(toy, source_categories(rows)).coverage
     assert cov.filter(pl.col("source") == "lvis")["missing"].item() == 1
+
+
+def relation(mapping, key, new):
+    return [(*m[:4], new) if m[:2] == key else m for m in mapping]
+
+
+def test_parent_rows_must_sit_under_the_covering_class_in_the_source():
+    rows = [(s, sl, sn) for s, sl, sn, *_ in MAPPING]
+    # OpenImages files Man under Person and Limousine under Car: parent rows beside them
+    assert problems_of(make_taxonomy(), source_categories(rows)) == ""
+    # without that hierarchy (or as LVIS, which has none) they are parts of the class
+    flat = problems_of(make_taxonomy(), source_categories(rows, parents={"/m/man": "/m/person"}))
+    assert flat == (
+        "mapping: parent row beside a covering (exact/synonym/merge) row of its source for the "
+        "same class, not under it in the source's hierarchy (make it merge): "
+        "'openimages':'/m/sedan':'Limousine':'Car'"
+    )
+    lvis = problems_of(
+        make_taxonomy(mapping=relation(MAPPING, ("lvis", "4"), "parent")), source_categories(rows)
+    )
+    assert "(make it merge): 'lvis':'4':'puppy':'dog'" in lvis
+    # a covering class under another covering class of the same class is a narrower kind
+    nested = problems_of(
+        make_taxonomy(mapping=relation(MAPPING, ("openimages", "/m/man"), "merge")),
+        source_categories(rows),
+    )
+    assert nested == (
+        "mapping: covering row under another covering row of its source for the same class in "
+        "the source's hierarchy (make it parent): 'openimages':'/m/man':'Man':'Person'"
+    )
+    # a parent row of a class its source has no covering row for sits under nothing
+    only_kind = [m for m in MAPPING if m[:2] != ("openimages", "/m/car")]
+    rows = [r for r in rows if r[:2] != ("openimages", "/m/car")]
+    man_only = source_categories(rows, parents={"/m/man": "/m/person"})
+    assert problems_of(make_taxonomy(mapping=only_kind), man_only) == ""
 
 
 def test_objects_coverage(toy):
@@ -149,7 +190,7 @@ def test_diff(toy):
     assert diff(new, toy).removed.rows() == [(7, "bus")]
     assert sorted(d.moved.rows()) == [("shelf", 3, 4), ("wheel", 4, 3)]
     remapped = {r[1]: r[3:] for r in d.remapped.iter_rows()}
-    assert remapped["4"] == ("dog", "car", "parent", "parent")
+    assert remapped["4"] == ("dog", "car", "merge", "parent")
     assert "/m/person" not in remapped  # its class was renamed, not re-mapped
     assert set(remapped) == {"4"}
     assert d.mapping_added.select("source", "source_label").rows() == [("coco", "3")]
