@@ -1,4 +1,4 @@
-"""One image file's hashes: SHA-256 and the 64-bit DCT pHash.
+"""One image file's hashes: SHA-256, the 64-bit DCT pHash and the 128-bit gradient hash.
 
 The perceptual hash is the 64-bit DCT pHash of ``imagehash.phash``: the image
 in 8-bit grayscale, resized to 32x32, a 2-D DCT-II, the top-left 8x8
@@ -10,6 +10,14 @@ Decoding dominates the cost, so JPEGs are decoded at 1/8, 1/4 or 1/2 size by
 libjpeg (OpenCV ``IMREAD_REDUCED_GRAYSCALE_*``, the largest reduction that
 keeps the short side >= 32 px) and shrunk with ``INTER_AREA``; the file is
 read once for the SHA-256, the header size and the decode.
+
+The second signal, ``dhash``, comes from the same decode: the signs of the
+horizontal differences of a 9x8 area-average thumbnail (64 bits) and of the
+vertical differences of an 8x9 one (64 bits). pHash finds the candidates; the
+gradient hash confirms them (see :mod:`.confirm`): it is computed from other
+features (local gradients, not the signs of global DCT coefficients), so an
+unrelated pair that pHash happens to place near each other is unlikely to be
+near in both (measured in ``benchmarks/dedup.py``).
 
 Only processes that hash images import this module (and OpenCV with it, ~35 MiB
 resident): annotation-only builds never load it.
@@ -50,6 +58,18 @@ def phash_pixels(gray32: np.ndarray) -> int:
     return int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0)))
 
 
+def dhash_pixels(gray: np.ndarray) -> tuple[int, int]:
+    """The 128-bit gradient hash of a grayscale array: (horizontal, vertical) 64-bit halves."""
+    wide = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    tall = cv2.resize(gray, (8, 9), interpolation=cv2.INTER_AREA).astype(np.int16)
+    horizontal = (wide[:, 1:] > wide[:, :-1]).ravel()
+    vertical = (tall[1:] > tall[:-1]).ravel()
+    return tuple(  # type: ignore[return-value]
+        int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0)))
+        for bits in (horizontal, vertical)
+    )
+
+
 def _reduced_flag(width: int, height: int) -> int:
     """The largest libjpeg reduction whose decoded short side stays >= 32 px."""
     short = min(width, height)
@@ -59,23 +79,26 @@ def _reduced_flag(width: int, height: int) -> int:
     return cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-def hash_file(path: str) -> tuple[str | None, int | None, int | None, int | None, str | None]:
-    """``(sha256, phash, width, height, error)`` of one image file."""
+Hashes = tuple[str | None, int | None, list[int] | None, int | None, int | None, str | None]
+
+
+def hash_file(path: str) -> Hashes:
+    """``(sha256, phash, dhash, width, height, error)`` of one image file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return None, None, None, None, f"unreadable: {exc.strerror or exc}"
+        return None, None, None, None, None, f"unreadable: {exc.strerror or exc}"
     sha = hashlib.sha256(data).hexdigest()
     try:
         # EXIF orientation is ignored here and below, as annotations use stored pixels.
         width, height = Image.open(io.BytesIO(data)).size
     except Exception as exc:  # PIL raises many types for a bad header
-        return sha, None, None, None, f"not an image: {exc}"
+        return sha, None, None, None, None, f"not an image: {exc}"
     gray = cv2.imdecode(np.frombuffer(data, np.uint8), _reduced_flag(width, height))
     if gray is None:
-        return sha, None, width, height, "not decodable by OpenCV"
+        return sha, None, None, width, height, "not decodable by OpenCV"
     small = cv2.resize(gray, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
-    return sha, phash_pixels(small), width, height, None
+    return sha, phash_pixels(small), list(dhash_pixels(gray)), width, height, None
 
 
 def hash_batch(paths: Sequence[str]) -> pl.DataFrame:
