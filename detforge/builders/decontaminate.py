@@ -115,6 +115,7 @@ def _report(train: pl.DataFrame, evals: pl.DataFrame, pairs: pl.DataFrame) -> pl
     left = train.select(
         "group",
         via_image_id="image_id",
+        via_source="source",
         via_source_image_id="source_image_id",
         sha256="sha256",
         phash="phash",
@@ -161,7 +162,7 @@ def _report(train: pl.DataFrame, evals: pl.DataFrame, pairs: pl.DataFrame) -> pl
     who = (
         pl.when(pl.col("via_image_id") == pl.col("image_id"))
         .then(pl.lit(""))
-        .otherwise(pl.format("its duplicate {}/{} is a ", "source", "via_source_image_id"))
+        .otherwise(pl.format("its duplicate {}/{} is a ", "via_source", "via_source_image_id"))
     )
     best = (
         rows.join(kept, left_on="group", right_on="image_id")

@@ -195,6 +195,7 @@ def plan_groups(
     members = (
         rows.select("row", "node")
         .join(kept, on="node")
+        .filter(pl.len().over("kept") > 1)  # a node left with no neighbour is no group
         .join(info, on="row")
         .join(
             info.select(

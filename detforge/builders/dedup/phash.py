@@ -92,6 +92,8 @@ def hash_file(path: str) -> Hashes:
     try:
         # EXIF orientation is ignored here and below, as annotations use stored pixels.
         width, height = Image.open(io.BytesIO(data)).size
+    except Image.UnidentifiedImageError:
+        return sha, None, None, None, None, "not an image (no known image format)"
     except Exception as exc:  # PIL raises many types for a bad header
         return sha, None, None, None, None, f"not an image: {exc}"
     gray = cv2.imdecode(np.frombuffer(data, np.uint8), _reduced_flag(width, height))
