@@ -148,3 +148,13 @@ def tiny_build(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     done = run_cli(*tiny_build_args(tiny_root, out))
     assert done.returncode == 0, done.stdout + done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in sample built through the CLI (no --root: written to OUT/.sample)."""
+    out = tmp_path_factory.mktemp("sample-build") / "bigdet"
+    done = run_cli("build-dataset", "bigdet", "--out", str(out), "--workers", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "export-hub" in done.stdout  # the summary table
+    return out

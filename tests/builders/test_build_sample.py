@@ -12,15 +12,6 @@ from detforge.dataset import DetDataset
 from tests.builders.conftest import run_cli
 
 
-@pytest.fixture(scope="session")
-def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sample-build") / "bigdet"
-    done = run_cli("build-dataset", "bigdet", "--out", str(out), "--workers", "1")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "export-hub" in done.stdout  # the summary table
-    return out
-
-
 def _planted(out: Path, case: str) -> list[dict]:
     cases = json.loads((out / ".sample" / "planted.json").read_text())["cases"]
     return next(c["images"] for c in cases if c["case"] == case)
