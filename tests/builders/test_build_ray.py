@@ -3,6 +3,7 @@ sample built through it, outputs byte-identical to the process engine's."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -99,10 +100,8 @@ def _kill_leftovers(temp: str) -> None:
         except OSError:
             continue
         if temp.encode() in cmdline:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(int(pid), signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def test_build_on_an_existing_ray_cluster_equals_the_process_engine(

@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from detforge.dataset import DetDataset
-from tests.builders.conftest import run_cli
 
 
 def _planted(out: Path, case: str) -> list[dict]:
