@@ -254,7 +254,10 @@ def licenses_section(sources: list[str]) -> str:
 
 def matching_words(recipe: Recipe) -> tuple[str, str]:
     """How images were matched (dedup and decontamination), and that method's limitation."""
-    near = f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits"
+    near = (
+        f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits (found by an exact "
+        f"search) confirmed by a 128-bit gradient hash within {recipe.dedup.dhash_distance} bits"
+    )
     if recipe.dedup.exact and recipe.dedup.near:
         how = f"exact content hash and {near}"
     elif recipe.dedup.near:
