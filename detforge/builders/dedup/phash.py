@@ -48,26 +48,26 @@ _REDUCED += ((2, cv2.IMREAD_REDUCED_GRAYSCALE_2), (1, cv2.IMREAD_GRAYSCALE))
 _SCIPY_SCALE = np.ones((HASH_BITS, HASH_BITS))
 _SCIPY_SCALE[0, :] *= np.sqrt(2.0)
 _SCIPY_SCALE[:, 0] *= np.sqrt(2.0)
-_BIT_WEIGHTS = np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)
+
+
+def _pack(bits: np.ndarray) -> int:
+    """64 booleans as an int, the first as the most significant bit."""
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 def phash_pixels(gray32: np.ndarray) -> int:
     """The 64-bit pHash of a 32x32 grayscale array (imagehash's definition)."""
     dct = cv2.dct(np.asarray(gray32, dtype=np.float64))[:HASH_BITS, :HASH_BITS] * _SCIPY_SCALE
-    bits = (dct > np.median(dct)).ravel()
-    return int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0)))
+    flat = dct.ravel()
+    low = np.partition(flat, (31, 32))  # the median of 64 values: the mean of the middle two
+    return _pack(flat > (low[31] + low[32]) / 2)
 
 
 def dhash_pixels(gray: np.ndarray) -> tuple[int, int]:
     """The 128-bit gradient hash of a grayscale array: (horizontal, vertical) 64-bit halves."""
     wide = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
     tall = cv2.resize(gray, (8, 9), interpolation=cv2.INTER_AREA).astype(np.int16)
-    horizontal = (wide[:, 1:] > wide[:, :-1]).ravel()
-    vertical = (tall[1:] > tall[:-1]).ravel()
-    return tuple(  # type: ignore[return-value]
-        int(np.bitwise_or.reduce(_BIT_WEIGHTS[bits], initial=np.uint64(0)))
-        for bits in (horizontal, vertical)
-    )
+    return _pack(wide[:, 1:] > wide[:, :-1]), _pack(tall[1:] > tall[:-1])
 
 
 def _reduced_flag(width: int, height: int) -> int:
