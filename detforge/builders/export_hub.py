@@ -326,9 +326,10 @@ from {names} into the `{recipe.taxonomy}` taxonomy ({dataset.categories.height} 
 `detforge build-dataset {recipe.name}`: each source is read in its own format, mapped onto
 the taxonomy (dropped classes are counted below), split ({recipe.split.mode} splits),
 deduplicated within each split ({matched}; a kept copy by source priority
-{", ".join(recipe.priority)}; boxes of same-framed copies carried over, same-label boxes of
-different sources above IoU {recipe.dedup.box_iou} merged), and decontaminated: training images
-matching an evaluation image ({evals}) were removed.
+{", ".join(recipe.priority)}, then most pixels; boxes of same-framed copies carried over,
+same-label boxes drawn on different copies above IoU {recipe.dedup.box_iou} merged), and
+decontaminated: training images of which any copy matches an evaluation image ({evals}) were
+removed.
 
 ## Loading
 

@@ -29,7 +29,7 @@ REPORT = pl.Schema(
         "exact": pl.Boolean,  # same bytes as the kept copy
         "boxes_carried": pl.Int64,  # boxes moved onto the kept copy
         "boxes_dropped": pl.Int64,  # boxes removed with a cropped copy
-        "boxes_merged": pl.Int64,  # on kept rows: boxes absorbed by the cross-source box merge
+        "boxes_merged": pl.Int64,  # on kept rows: boxes of other copies absorbed by the box merge
         "reason": pl.String,
         # the member's own hashes: decontamination compares every member with the eval sets
         "sha256": pl.String,
