@@ -20,6 +20,8 @@ from detforge.errors import DetforgeError
 
 ENGINES = ("process", "ray")
 BATCH = 64
+#: a Ray task costs ~1 ms to dispatch: batches of images are larger there
+RAY_BATCH = 512
 #: below this many items a pool costs more to start (~1 s: workers import polars, OpenCV) than
 #: it saves, so the items are processed in this process
 POOL_MIN_ITEMS = 2048
@@ -62,7 +64,7 @@ def run_batches(
     process; ``None`` uses every CPU.
     """
     _check(engine)
-    batches = _batches(items, batch_size)
+    batches = _batches(items, max(batch_size, RAY_BATCH) if engine == "ray" else batch_size)
     if not batches:
         return fn([])
     if engine == "process" and len(items) < POOL_MIN_ITEMS:
