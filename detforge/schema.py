@@ -52,7 +52,7 @@ OBJECTS = pl.Schema(
         "is_depiction": pl.Boolean,
         "is_inside": pl.Boolean,
         "origin_image_id": pl.Int64,  # image the box was drawn on (differs once carried by dedup)
-        "merged_object_ids": pl.List(pl.Int64),  # boxes of other copies merged into this one
+        "merged_object_ids": pl.List(pl.Int64),  # boxes of other sources merged into this one
     }
 )
 
