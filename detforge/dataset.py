@@ -140,6 +140,14 @@ class DetDataset:
             "images: non-positive width/height",
             "image_id",
         )
+        if "dup_group" in images.columns:  # a kept copy names itself; no group without it
+            count(
+                images.filter(pl.col("dup_group").is_not_null()).join(
+                    images.select(dup_group="image_id"), on="dup_group", how="anti"
+                ),
+                "images: dup_group not an image_id",
+                "image_id",
+            )
         count(
             objects.filter(pl.col("object_id").is_duplicated()),
             "objects: duplicate object_id",
@@ -149,6 +157,12 @@ class DetDataset:
             objects.join(images.select("image_id"), on="image_id", how="anti"),
             "objects: image_id not in images",
             "image_id",
+        )
+        absorbed = objects.select(pl.col("merged_object_ids").explode().drop_nulls())
+        count(
+            absorbed.join(objects.select(merged_object_ids="object_id"), on="merged_object_ids"),
+            "objects: merged_object_ids names a box still present",
+            "merged_object_ids",
         )
         boxes = schema.bbox_columns(objects)
         count(

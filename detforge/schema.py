@@ -34,6 +34,7 @@ IMAGES = pl.Schema(
         "attribution": pl.String,  # author / URL where the source gives one
         "sha256": pl.String,  # content hash, filled by dedup
         "phash": pl.UInt64,  # 64-bit DCT perceptual hash, filled by dedup
+        "dhash": pl.Array(pl.UInt64, 2),  # 128-bit gradient hash confirming pHash matches
         "dup_group": pl.Int64,  # image_id of the kept copy of a duplicate group
     }
 )

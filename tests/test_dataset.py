@@ -87,6 +87,23 @@ def test_validate_reports_every_violation_not_just_the_first():
     assert len(problems) == 4
 
 
+def test_validate_catches_broken_dedup_results():
+    """What a bug in carry or merge could ship: a group pointing at a removed image, and a
+    merged box that was not removed."""
+    dataset = _dataset()
+    images = dataset.images.with_columns(dup_group=pl.Series([777, None], dtype=pl.Int64))
+    objects = dataset.objects.with_columns(
+        merged_object_ids=pl.Series([[12], None], dtype=pl.List(pl.Int64))
+    )
+    problems = dataset.replace(images=images, objects=objects).validate()
+    assert problems == [
+        f"images: dup_group not an image_id: 1 row(s) (e.g. image_id={images['image_id'][0]})",
+        "objects: merged_object_ids names a box still present: 1 row(s) (e.g. merged_object_ids=12)",
+    ]
+    kept = images.with_columns(dup_group=pl.col("image_id"))
+    assert dataset.replace(images=kept).validate() == []
+
+
 def test_stable_ids_are_stable_and_source_scoped():
     assert schema.stable_id("lvis", "1") == schema.stable_id("lvis", "1")
     assert schema.stable_id("lvis", "1") != schema.stable_id("coco", "1")

@@ -254,7 +254,10 @@ def licenses_section(sources: list[str]) -> str:
 
 def matching_words(recipe: Recipe) -> tuple[str, str]:
     """How images were matched (dedup and decontamination), and that method's limitation."""
-    near = f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits"
+    near = (
+        f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits (found by an exact "
+        f"search) confirmed by a 128-bit gradient hash within {recipe.dedup.dhash_distance} bits"
+    )
     if recipe.dedup.exact and recipe.dedup.near:
         how = f"exact content hash and {near}"
     elif recipe.dedup.near:
@@ -323,9 +326,10 @@ from {names} into the `{recipe.taxonomy}` taxonomy{report.revision(dataset)} ({d
 `detforge build-dataset {recipe.name}`: each source is read in its own format, mapped onto
 the taxonomy (dropped classes are counted below), split ({recipe.split.mode} splits),
 deduplicated within each split ({matched}; a kept copy by source priority
-{", ".join(recipe.priority)}; boxes of same-framed copies carried over, same-label boxes of
-different sources above IoU {recipe.dedup.box_iou} merged), and decontaminated: training images
-matching an evaluation image ({evals}) were removed.
+{", ".join(recipe.priority)}, then most pixels; boxes of same-framed copies carried over,
+same-label boxes drawn on different copies above IoU {recipe.dedup.box_iou} merged), and
+decontaminated: training images of which any copy matches an evaluation image ({evals}) were
+removed.
 
 ## Loading
 

@@ -159,6 +159,7 @@ def dedup_config(recipe: Recipe):
     return DedupConfig(
         exact=spec.exact,
         phash_distance=spec.phash_distance if spec.near else -1,
+        dhash_distance=spec.dhash_distance,
         framing_tolerance=spec.framing_tolerance,
         box_iou=spec.box_iou,
         priority=recipe.priority or DedupConfig().priority,
@@ -188,6 +189,7 @@ def read_holdouts(holdouts: dict[str, SourceRoots]) -> dict[str, DetDataset]:
 
 def decontaminate_stage(
     dataset: DetDataset,
+    groups: pl.DataFrame,
     recipe: Recipe,
     holdouts: dict[str, SourceRoots],
     engine: str,
@@ -195,18 +197,29 @@ def decontaminate_stage(
     cache_dir: Path,
 ) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
     """Drop training images that duplicate an image of the dataset's own val/test splits or
-    of a holdout eval set."""
+    of a holdout eval set, comparing every member of the dedup stage's ``groups``."""
     from detforge.builders.decontaminate import decontaminate
 
     clean, removed = decontaminate(
         dataset,
         read_holdouts(holdouts),
         dedup_config(recipe),
+        groups=groups,
         engine=engine,
         workers=workers,
         cache_dir=cache_dir,
     )
     return clean, {"contamination": removed}
+
+
+def validate_stage(dataset: DetDataset) -> None:
+    """Stop the build, listing every violation, when the final tables are not valid."""
+    from detforge.dataset import DatasetError
+
+    problems = dataset.validate()
+    if problems:
+        listed = "; ".join(problems)
+        raise DatasetError(f"the built dataset is invalid, nothing exported: {listed}")
 
 
 # -- the build ----------------------------------------------------------------
@@ -344,9 +357,16 @@ def _build(
         ["detforge.builders.decontaminate"],
         [deduped.key, file_fingerprints([w.root for w in holdout_roots.values()])],
         lambda: decontaminate_stage(
-            deduped.dataset, recipe, holdout_roots, engine, workers, out / ".cache" / "dedup"
+            deduped.dataset,
+            deduped.reports["dup_groups"],
+            recipe,
+            holdout_roots,
+            engine,
+            workers,
+            out / ".cache" / "dedup",
         ),
     )
+    validate_stage(clean.dataset)
     dataset = clean.dataset.replace(
         meta={
             **clean.dataset.meta,

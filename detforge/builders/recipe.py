@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from detforge.builders.dedup.config import DEFAULT_CONFIRM, DEFAULT_PRIORITY, DEFAULT_RADIUS
 from detforge.errors import DetforgeError
 
 ENGINES = ("process", "ray")
@@ -49,7 +50,8 @@ class SourceSpec:
 class DedupSpec:
     exact: bool = True
     near: bool = True
-    phash_distance: int = 6
+    phash_distance: int = DEFAULT_RADIUS
+    dhash_distance: int = DEFAULT_CONFIRM
     framing_tolerance: float = 0.01
     box_iou: float = 0.7
 
@@ -104,7 +106,7 @@ class Recipe:
     name: str
     taxonomy: str
     sources: tuple[SourceSpec, ...] = dataclasses.field(metadata={"spec_list": SourceSpec})
-    priority: tuple[str, ...] = ()
+    priority: tuple[str, ...] = DEFAULT_PRIORITY
     dedup: DedupSpec = dataclasses.field(default_factory=DedupSpec, metadata=_nested(DedupSpec))
     decontaminate: DecontaminateSpec = dataclasses.field(
         default_factory=DecontaminateSpec, metadata=_nested(DecontaminateSpec)

@@ -108,21 +108,14 @@ def _plots(dataset: DetDataset, folder: Path) -> None:
 
 
 def hashing_gaps(meta: dict) -> pl.DataFrame:
-    """Images the dedup and decontamination stages could not fully check (from their stats
-    in ``dataset.meta``): unreadable or undecodable files, and hashes whose near-duplicate
-    search bucket was capped. One row per nonzero count."""
+    """Images the dedup and decontamination stages could not check (from their stats in
+    ``dataset.meta``): unreadable or undecodable files. One row per nonzero count."""
     dedup = meta.get("dedup") or {}
     decont = meta.get("decontaminate") or {}
     rows = [
         ("dedup", "images not hashed (not deduplicated)", dedup.get("unhashed", 0)),
-        ("dedup", "hashes with a capped near-duplicate search", dedup.get("capped_hashes", 0)),
         ("decontaminate", "train images not hashed (not checked)", decont.get("unhashed_train", 0)),
         ("decontaminate", "eval images not hashed (not matched)", decont.get("unhashed_eval", 0)),
-        (
-            "decontaminate",
-            "hashes with a capped near-duplicate search",
-            decont.get("capped_hashes", 0),
-        ),
     ]
     frame = pl.DataFrame(
         rows, schema={"stage": pl.String, "what": pl.String, "images": pl.Int64}, orient="row"

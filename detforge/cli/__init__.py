@@ -12,6 +12,7 @@ from detforge.cli import (  # noqa: F401  (each module registers its commands)
     benchmark,
     browse,
     build,
+    dedup,
     evaluate,
     probe,
     sources,

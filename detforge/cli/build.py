@@ -41,7 +41,14 @@ def build_dataset(
         None, "--holdout", help="NAME=PATH: a COCO-format eval set to keep out of training."
     ),
     out: Path = typer.Option(..., "--out", help="Output folder (resumes a previous build)."),
-    engine: str | None = typer.Option(None, "--engine", help="process | ray (image passes)."),
+    engine: str | None = typer.Option(
+        None, "--engine", help="process | ray (image hashing and the near-duplicate search)."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="With --engine ray: the running cluster to use (else RAY_ADDRESS; else a local one).",
+    ),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
 ) -> None:
     """Merge the recipe's sources into one dataset under one taxonomy.
@@ -57,6 +64,10 @@ def build_dataset(
     from detforge.builders.pipeline import build
     from detforge.builders.recipe import load_recipe
 
+    if ray_address:  # read by the Ray engine (detforge.builders.dedup.engines.ray_session)
+        import os
+
+        os.environ["RAY_ADDRESS"] = ray_address
     overrides = list(set_ or [])
     if engine:
         overrides.append(f"engine={engine}")

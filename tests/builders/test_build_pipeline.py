@@ -101,7 +101,7 @@ def test_cli_bad_recipe_key_is_one_line(tiny_root: Path, tmp_path: Path) -> None
     done = run_cli(*tiny_build_args(tiny_root, tmp_path / "x", "--set", "dedup.radius=3"))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        f"error: {tiny_root / 'tiny.yaml'}: unknown key 'dedup.radius' (known: box_iou, exact, "
+        f"error: {tiny_root / 'tiny.yaml'}: unknown key 'dedup.radius' (known: box_iou, dhash_distance, exact, "
         "framing_tolerance, near, phash_distance)"
     ]
 

@@ -39,7 +39,21 @@ def test_overrides_are_typed_and_reach_nested_keys() -> None:
     assert list(recipe.decontaminate.holdouts) == ["objects365_val"]
     assert recipe.decontaminate.holdouts["objects365_val"].annotations == "o365/val.json"
     assert recipe.split.fractions == {"train": 0.8, "val": 0.2}
-    assert load_recipe("bigdet").dedup.phash_distance == 6  # the shipped file is untouched
+    assert load_recipe("bigdet").dedup.phash_distance == 10  # the shipped file is untouched
+
+
+def test_shipped_recipe_and_library_share_the_dedup_defaults() -> None:
+    """One default for the kept-copy priority, the radius and the confirmation threshold:
+    the shipped recipe, a recipe that omits them and DedupConfig() agree."""
+    from detforge.builders.dedup import DedupConfig
+    from detforge.builders.dedup.config import DEFAULT_PRIORITY
+    from detforge.builders.pipeline import dedup_config
+
+    assert DEFAULT_PRIORITY == ("objects365", "lvis", "openimages", "coco")
+    assert dedup_config(load_recipe("bigdet")) == DedupConfig()
+    bare = Recipe(name="x", taxonomy="bigdet-v1", sources=())
+    assert dedup_config(bare) == DedupConfig()
+    assert (DedupConfig().phash_distance, DedupConfig().dhash_distance) == (10, 26)
 
 
 @pytest.mark.parametrize(

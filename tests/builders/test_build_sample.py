@@ -121,3 +121,33 @@ def test_sample_hub_export_loads(sample_build: Path, tmp_path: Path) -> None:
     )
     assert spaces.select("source", "label").equals(expected_spaces)
     assert "objects365" in set(spaces["source"])
+
+
+def test_sample_built_on_an_existing_ray_cluster_equals_the_process_engine(
+    sample_build: Path, ray_head: str, tmp_path: Path
+) -> None:
+    """`--engine ray` on a running cluster (a real `ray start --head --num-cpus 2`, see the
+    ray_head fixture): the outputs are byte-identical to the process engine's."""
+    from tests.builders.conftest import RAY_ENV
+    from tests.builders.test_build_pipeline import output_hashes
+
+    out = tmp_path / "bigdet"
+    root = sample_build / ".sample"  # the same --root: absolute roots appear in the outputs
+    env = {**RAY_ENV, "RAY_ADDRESS": ""}
+    done = run_cli(
+        "build-dataset",
+        "bigdet",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--engine",
+        "ray",
+        "--ray-address",
+        ray_head,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Started a local Ray instance" not in done.stdout + done.stderr
+    reference = output_hashes(sample_build)
+    assert len(reference) > 20 and output_hashes(out) == reference

@@ -267,7 +267,7 @@ def test_process_pool_equals_serial(tmp_path: Path, monkeypatch) -> None:
     serial = hash_images(paths, workers=1)
     pooled = run_batches(hash_batch, paths, engine="process", workers=2, batch_size=3)
     assert pools == [2]
-    assert pooled.equals(serial) and serial["phash"].null_count() == 0
+    assert pooled.equals(serial.drop("bytes")) and serial["phash"].null_count() == 0
 
 
 def test_ray_equals_process(tmp_path: Path) -> None:

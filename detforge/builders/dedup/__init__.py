@@ -1,8 +1,10 @@
-"""Image and box deduplication (exact + perceptual hashes, multi-index hashing search).
+"""Image and box deduplication (exact + perceptual hashes, exact multi-index search).
 
-``dedup(dataset, config)`` is the build stage; ``hash_images`` hashes files
-(cached per path, size and mtime; the per-file pHash is ``phash.phash_pixels``);
-``near_pairs`` is the sub-quadratic Hamming-radius search that decontamination reuses.
+``dedup(dataset, config)`` is the build stage; ``hash_images`` hashes files (SHA-256,
+pHash and the confirming gradient hash, cached per path, size and mtime; see
+:mod:`.phash`); ``near_pairs`` is the exact Hamming-radius search (:mod:`.mih`) that
+decontamination and ``detforge dedup`` (:mod:`.folders`) reuse; :mod:`.images` groups
+copies without chains.
 """
 
 from detforge.builders.dedup.config import DedupConfig, DedupError

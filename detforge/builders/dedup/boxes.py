@@ -1,12 +1,16 @@
-"""Cross-source box merge: one box per object when several sources drew it.
+"""Box merge after a carry: one box per object when several copies of a photo drew it.
 
-After carrying, an image may hold boxes of several sources. Boxes of the same
-unified label from *different* sources with IoU >= ``box_iou`` become one: the
-box of the best-priority source stays and lists the others' object ids in
-``merged_object_ids``. Resolution is greedy by priority rank: the boxes of the
-best rank absorb, for each other source, their best-IoU unabsorbed match
-(ties by object id); absorbed boxes never absorb. All columnar (a self-join
-on ``(image_id, label)``); only the number of ranks is looped over.
+After carrying, a kept image may hold boxes drawn on several copies (its own, and
+each merged copy's, told apart by ``origin_image_id``), of one source or several.
+Same-label boxes of *different* copies with IoU >= ``box_iou`` become one; boxes
+drawn on one copy never merge with each other (two overlapping people are two
+people). The box that stays is the kept copy's own, then that of the copy whose
+source ranks first in ``priority`` (then the lower copy id); it lists the others'
+object ids in ``merged_object_ids``. Resolution is greedy by that order: the boxes
+of the best copy absorb, for each other copy, their best-IoU unabsorbed match (ties
+by object id); absorbed boxes never absorb. All columnar (a self-join on
+``(image_id, label)`` of images holding several copies' boxes); only the number of
+copies per image is looped over.
 """
 
 from __future__ import annotations
@@ -18,27 +22,25 @@ from detforge.builders.dedup.config import DedupConfig, priority_rank
 
 
 def _candidates(objects: pl.DataFrame, config: DedupConfig) -> pl.DataFrame:
-    """Cross-source same-label pairs ``(keep, drop)`` with IoU >= threshold, keep ranking first."""
+    """Same-label pairs ``(keep, drop)`` of different copies with IoU >= threshold, the
+    keep box's copy coming first (``level``: 0 = the kept copy's own boxes)."""
+    copy = pl.coalesce("origin_image_id", "image_id")
     multi = objects.filter(
-        pl.col("label").is_not_null() & (pl.col("source").n_unique().over("image_id") > 1)
+        pl.col("label").is_not_null() & (copy.n_unique().over("image_id") > 1)
+    ).with_columns(copy=copy)
+    ranked = (
+        multi.select("image_id", "copy", "source")
+        .unique(["image_id", "copy"])
+        .with_columns(priority_rank(config), own=pl.col("copy") != pl.col("image_id"))
+        .sort("image_id", "own", "rank", "copy")
+        .with_columns(level=pl.int_range(pl.len()).over("image_id"))
+        .select("image_id", "copy", "level")
     )
-    boxes = schema.bbox_columns(multi).select(
-        "image_id",
-        "label",
-        "object_id",
-        "source",
-        priority_rank(config),
-        "x1",
-        "y1",
-        "x2",
-        "y2",
+    boxes = schema.bbox_columns(multi.join(ranked, on=["image_id", "copy"])).select(
+        "image_id", "label", "object_id", "copy", "level", "x1", "y1", "x2", "y2"
     )
     pairs = boxes.join(boxes, on=["image_id", "label"], suffix="_o").filter(
-        (pl.col("source") != pl.col("source_o"))
-        & (
-            (pl.col("rank") < pl.col("rank_o"))
-            | ((pl.col("rank") == pl.col("rank_o")) & (pl.col("source") < pl.col("source_o")))
-        )
+        pl.col("level") < pl.col("level_o")
     )
     iw = (pl.min_horizontal("x2", "x2_o") - pl.max_horizontal("x1", "x1_o")).clip(lower_bound=0)
     ih = (pl.min_horizontal("y2", "y2_o") - pl.max_horizontal("y1", "y1_o")).clip(lower_bound=0)
@@ -53,28 +55,26 @@ def _candidates(objects: pl.DataFrame, config: DedupConfig) -> pl.DataFrame:
         .select(
             keep="object_id",
             drop="object_id_o",
-            drop_source="source_o",
-            keep_rank="rank",
-            keep_source="source",
+            drop_copy="copy_o",
+            level="level",
             iou="iou",
         )
     )
 
 
 def merge_boxes(objects: pl.DataFrame, config: DedupConfig) -> tuple[pl.DataFrame, int]:
-    """Objects with cross-source duplicates merged, and the number of boxes absorbed."""
+    """Objects with boxes of different copies merged, and the number of boxes absorbed."""
     pairs = _candidates(objects, config)
     absorbed = pl.DataFrame(schema={"keep": pl.Int64, "drop": pl.Int64})
-    orders = pairs.select("keep_rank", "keep_source").unique().sort("keep_rank", "keep_source")
-    for rank, source in orders.rows():
+    for level in sorted(pairs["level"].unique().to_list()):
         gone = absorbed.select(object_id="drop")
         step = (
-            pairs.filter((pl.col("keep_rank") == rank) & (pl.col("keep_source") == source))
+            pairs.filter(pl.col("level") == level)
             .join(gone, left_on="keep", right_on="object_id", how="anti")
             .join(gone, left_on="drop", right_on="object_id", how="anti")
             .sort("iou", "keep", "drop", descending=[True, False, False])
             .unique("drop", keep="first", maintain_order=True)
-            .unique(["keep", "drop_source"], keep="first", maintain_order=True)
+            .unique(["keep", "drop_copy"], keep="first", maintain_order=True)
         )
         absorbed = pl.concat([absorbed, step.select("keep", "drop")])
     if not absorbed.height:

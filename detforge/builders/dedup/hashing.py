@@ -19,6 +19,7 @@ HASHES = pl.Schema(
         "path": pl.String,
         "sha256": pl.String,
         "phash": pl.UInt64,
+        "dhash": pl.Array(pl.UInt64, 2),
         "width": pl.Int32,
         "height": pl.Int32,
         "error": pl.String,
@@ -43,9 +44,12 @@ def _stat(paths: list[str]) -> pl.DataFrame:
 
 def _read_cache(cache_dir: Path | None) -> pl.DataFrame:
     file = cache_dir / CACHE_FILE if cache_dir else None
+    empty = pl.DataFrame(schema={**_CACHE_KEY, **HASHES})
     if file is None or not file.is_file():
-        return pl.DataFrame(schema={**_CACHE_KEY, **HASHES})
-    return pl.read_parquet(file)
+        return empty
+    cached = pl.read_parquet(file)
+    # a cache written before a hash was added is re-hashed, not half used
+    return cached if cached.schema == empty.schema else empty
 
 
 def hash_images(
@@ -55,9 +59,10 @@ def hash_images(
     workers: int | None = None,
     cache_dir: Path | None = None,
 ) -> pl.DataFrame:
-    """SHA-256, pHash (UInt64) and size of every image file, in the order given.
+    """SHA-256, pHash (UInt64), gradient hash (2 x UInt64) and size of every image file,
+    in the order given.
 
-    Columns: ``path, sha256, phash, width, height, error``. A file that cannot be
+    Columns: ``path, sha256, phash, dhash, width, height, error, bytes`` (file size). A file that cannot be
     read or decoded gets nulls and a one-line ``error``; it is never dropped.
     With ``cache_dir``, results are cached in ``image_hashes.parquet`` keyed by
     ``(path, size, mtime_ns)`` so a rebuild does not re-read unchanged files.
@@ -86,7 +91,11 @@ def hash_images(
         with atomic_path(cache_dir / CACHE_FILE) as tmp:
             merged.write_parquet(tmp)
     known = pl.concat([found.select(HASHES.names()), fresh.select(HASHES.names())])
-    return wanted.join(known, on="path", how="left", maintain_order="left").cast(HASHES)
+    return (
+        wanted.join(known, on="path", how="left", maintain_order="left")
+        .cast(HASHES)
+        .join(stats.select("path", bytes="size"), on="path", how="left", maintain_order="left")
+    )
 
 
 def image_paths(images: pl.DataFrame, roots: dict[str, str]) -> pl.Series:
@@ -111,13 +120,15 @@ def attach_hashes(
     cache_dir: Path | None = None,
     read_files: bool = True,
 ) -> pl.DataFrame:
-    """``images`` with ``sha256``/``phash`` filled where null, plus ``file_width``,
-    ``file_height`` (the file's own size) and ``hash_error`` (null when hashed).
+    """``images`` with ``sha256``/``phash``/``dhash`` filled where null, plus ``file_width``,
+    ``file_height`` (the file's own size), ``file_size`` (bytes) and ``hash_error`` (null
+    when hashed).
 
     Rows that already carry both hashes (an earlier stage hashed them) are not re-read;
     with ``read_files=False`` (nothing to match on) no file is read at all.
     """
     done = pl.col("sha256").is_not_null() & pl.col("phash").is_not_null()
+    done = done & pl.col("dhash").is_not_null()
     images = images.with_row_index("_row")
     todo = images.filter(~done) if read_files else images.clear()
     hashes = hash_images(
@@ -129,11 +140,16 @@ def attach_hashes(
     fresh = todo.with_columns(
         sha256=hashes["sha256"],
         phash=hashes["phash"],
+        dhash=hashes["dhash"],
         file_width=hashes["width"],
         file_height=hashes["height"],
+        file_size=hashes["bytes"],
         hash_error=hashes["error"],
     )
     known = (images.filter(done) if read_files else images).with_columns(
-        file_width=pl.col("width"), file_height=pl.col("height"), hash_error=pl.lit(None, pl.String)
+        file_width=pl.col("width"),
+        file_height=pl.col("height"),
+        file_size=pl.lit(None, pl.Int64),
+        hash_error=pl.lit(None, pl.String),
     )
     return pl.concat([known, fresh]).sort("_row").drop("_row")

@@ -11,7 +11,7 @@ from detforge.builders.dedup.boxes import merge_boxes
 from detforge.builders.dedup.carry import carry_image_labels, carry_objects, moves
 from detforge.builders.dedup.config import DedupConfig
 from detforge.builders.dedup.hashing import attach_hashes
-from detforge.builders.dedup.images import describe, find_pairs, plan_groups
+from detforge.builders.dedup.images import describe, plan_groups
 from detforge.dataset import DetDataset
 
 #: one row per member of a duplicate group, and per image that could not be hashed
@@ -25,11 +25,16 @@ REPORT = pl.Schema(
         "file_name": pl.String,
         "action": pl.String,  # kept | merged | removed_cropped | unhashed
         "distance": pl.Int32,  # pHash distance to the kept copy
+        "dhash_distance": pl.Int32,  # gradient-hash distance to the kept copy
         "exact": pl.Boolean,  # same bytes as the kept copy
         "boxes_carried": pl.Int64,  # boxes moved onto the kept copy
         "boxes_dropped": pl.Int64,  # boxes removed with a cropped copy
-        "boxes_merged": pl.Int64,  # on kept rows: boxes absorbed by the cross-source box merge
+        "boxes_merged": pl.Int64,  # on kept rows: boxes of other copies absorbed by the box merge
         "reason": pl.String,
+        # the member's own hashes: decontamination compares every member with the eval sets
+        "sha256": pl.String,
+        "phash": pl.UInt64,
+        "dhash": pl.Array(pl.UInt64, 2),
     }
 )
 
@@ -46,7 +51,7 @@ def dedup(
 
     Returns the new dataset (``images.sha256``/``phash`` filled on every hashed
     image, ``dup_group`` set on kept copies, removed copies gone, carried boxes
-    re-pointed, cross-source boxes merged) and a :data:`REPORT` frame. Boxes
+    re-pointed, boxes of different copies merged) and a :data:`REPORT` frame. Boxes
     with a null label are carried like any other but never box-merged.
     Statistics go to ``meta["dedup"]``.
     """
@@ -58,8 +63,7 @@ def dedup(
         cache_dir=cache_dir,
         read_files=config.matches_images,
     )
-    pairs, search = find_pairs(hashed, config)
-    plan = plan_groups(hashed, pairs, config)
+    plan, search = plan_groups(hashed, config, engine=engine, workers=workers)
     moved = moves(plan, hashed)
     objects, counts = carry_objects(dataset.objects, moved)
     image_labels, derived, conflicts = carry_image_labels(
@@ -96,8 +100,9 @@ def dedup(
         "boxes_merged": n_merged,
         "negatives_derived": derived,
         "negatives_contradicted": conflicts,
-        "capped_buckets": search.capped_buckets if search else 0,
-        "capped_hashes": search.capped_hashes if search else 0,
+        "hash_nodes": search["nodes"],
+        "near_candidates": search["candidates"],
+        "near_rejected": search["rejected"],
     }
     out = dataset.replace(
         images=schema.conform(images.select(schema.IMAGES.names()), "images"),
@@ -114,7 +119,9 @@ def _report(
     counts: pl.DataFrame,
     merged_per_image: pl.DataFrame,
 ) -> pl.DataFrame:
-    info = hashed.select("image_id", "source", "source_image_id", "split", "file_name")
+    info = hashed.select(
+        "image_id", "source", "source_image_id", "split", "file_name", "sha256", "phash", "dhash"
+    )
     kept = info.select(
         dup_group="image_id", kept_source="source", kept_source_image_id="source_image_id"
     )
@@ -137,6 +144,7 @@ def _report(
         "source_image_id",
         "split",
         "file_name",
+        "sha256",
         action=pl.lit("unhashed"),
         reason=pl.format("not hashed, not deduplicated: {}", pl.col("hash_error")),
     )
