@@ -56,7 +56,7 @@ OBJECTS = pl.Schema(
         "is_depiction": pl.Boolean,
         "is_inside": pl.Boolean,
         "origin_image_id": pl.Int64,  # image the box was drawn on (differs once carried by dedup)
-        "merged_object_ids": pl.List(pl.Int64),  # boxes of other sources merged into this one
+        "merged_object_ids": pl.List(pl.Int64),  # boxes of other copies merged into this one
         # pixel x, y, w, h on origin_image_id as the source gave it (float64, unclipped;
         # OpenImages: its normalised float64 corners times the image size); null if unknown
         "source_bbox": SOURCE_BBOX,
