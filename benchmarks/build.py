@@ -42,10 +42,10 @@ from pathlib import Path
 import detforge  # first, as in the CLI: it sets up polars' allocator (detforge/__init__.py)
 import polars as pl
 from detforge import taxonomy
-from detforge.builders import export_coco
+from detforge.exports import coco as export_coco
 from detforge.builders.dedup import DedupConfig
 from detforge.builders.dedup.boxes import merge_boxes
-from detforge.builders.sources import lvis, objects365, openimages
+from detforge.sources import lvis, objects365, openimages
 from detforge.dataset import DetDataset
 
 root, out = Path(sys.argv[1]), Path(sys.argv[2])

@@ -21,7 +21,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in multi-source sample, written once per test session (seed 0)."""
-    from detforge.builders.sample import write_sample
+    from detforge.sources.sample import write_sample
 
     root = tmp_path_factory.mktemp("sample")
     write_sample(root, seed=0)

@@ -54,7 +54,7 @@ def input_paths(roots: dict[str, SourceRoots], holdouts: dict[str, SourceRoots])
 
 def sample_root(out: Path, note: Callable[[str], None] | None) -> Path:
     """``OUT/.sample``: the built-in sample, written whole then renamed on first use."""
-    from detforge.builders.sample import write_sample
+    from detforge.sources.sample import write_sample
 
     root = out / ".sample"
     if not root.is_dir():

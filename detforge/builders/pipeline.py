@@ -119,7 +119,7 @@ def _pause(stage: str) -> None:
 # -- stages -------------------------------------------------------------------
 def read_stage(recipe: Recipe, roots: dict[str, SourceRoots]) -> DetDataset:
     """Read every split of every source with its format's reader."""
-    from detforge.builders.sources import READERS
+    from detforge.sources import READERS
 
     parts = []
     for spec in recipe.sources:
@@ -179,7 +179,7 @@ def dedup_stage(
 
 def read_holdouts(holdouts: dict[str, SourceRoots]) -> dict[str, DetDataset]:
     """Each holdout eval set as a DetDataset (COCO reader; its name is its source)."""
-    from detforge.builders.sources import coco
+    from detforge.sources import coco
 
     return {
         name: coco.read(where.root, "val", images_root=where.images_root, source=name)
@@ -276,7 +276,9 @@ def _build(
     progress: Progress | None,
     note: Progress | None,
 ) -> BuildResult:
-    from detforge.builders import export_coco, export_hub, report
+    from detforge.builders import card, report
+    from detforge.exports import coco as export_coco
+    from detforge.exports import hub as export_hub
 
     clean_temporaries(out)
     engine = engine or recipe.engine
@@ -317,7 +319,7 @@ def _build(
     read = run(
         "read",
         sources_cfg,
-        ["detforge.builders.sources", "detforge.builders.pipeline"],
+        ["detforge.sources", "detforge.builders.pipeline"],
         prints,
         lambda: (read_stage(recipe, roots), {}),
     )
@@ -392,7 +394,8 @@ def _build(
         """Write ``folder`` with ``write(path)`` unless it already holds this key's output.
         Its manifest (the key and every file) is renamed into place with it, so a folder is
         reused only when it is whole and of this configuration."""
-        modules = _modules(module, "detforge.builders.report")  # the card embeds the report
+        # the card embeds the report
+        modules = _modules(module, "detforge.builders.report", "detforge.builders.card")
         key = stage_hash(stage, spec, code_version(*base, *modules), [clean.key])
         say(stage)
         done = is_current(folder, key)
@@ -419,7 +422,7 @@ def _build(
         file_stage(
             "export-coco",
             {},
-            "detforge.builders.export_coco",
+            "detforge.exports.coco",
             out / "coco",
             lambda tmp: export_coco.export(dataset, tmp),
         )
@@ -427,16 +430,33 @@ def _build(
         file_stage(
             "export-hub",
             {**dataclasses.asdict(recipe.exports.hub), "recipe": recipe.digest()},
-            "detforge.builders.export_hub",
+            "detforge.exports.hub",
             out / "hub",
-            lambda tmp: export_hub.export(dataset, tmp, recipe, report_dir, progress=say),
+            lambda tmp: export_hub.export(
+                dataset,
+                tmp,
+                shard_images=recipe.exports.hub.shard_images,
+                embed_images=recipe.exports.hub.embed_images,
+                taxonomy_dir=_taxonomy_dir(dataset.meta.get("taxonomy", recipe.taxonomy)),
+                report_dir=report_dir,
+                pretty_name=f"{recipe.name} (detforge)",
+                body=card.body(
+                    dataset, recipe, (report_dir / "report.md").read_text(encoding="utf-8")
+                ),
+                progress=say,
+            ),
         )
     return BuildResult(
         out, dataset, reports, [(r.stage, r.key, r.cached) for r in results], counts, files
     )
 
 
-def _taxonomy_prints(name: str) -> list[Any]:
+def _taxonomy_dir(name: str) -> Path:
+    """The folder of the taxonomy ``name`` (a shipped name or a path)."""
     from detforge.taxonomy.io import resolve
 
-    return file_fingerprints(sorted(Path(resolve(name)).glob("*.csv")))
+    return Path(resolve(name))
+
+
+def _taxonomy_prints(name: str) -> list[Any]:
+    return file_fingerprints(sorted(_taxonomy_dir(name).glob("*.csv")))

@@ -16,31 +16,13 @@ import polars as pl
 from detforge.atomic import atomic_path
 from detforge.builders.recipe import Recipe
 from detforge.dataset import DetDataset
+from detforge.markdown import md_table
 
 LONG_TAIL_PNG = "long_tail.png"
 SOURCES_PNG = "per_source.png"
 TOP = 15
 #: stage report frames written as ``<name>.parquet`` into the report folder
 REPORT_FRAMES = ("dup_groups", "contamination")
-
-
-def md_table(frame: pl.DataFrame, limit: int | None = None) -> str:
-    """A GitHub Markdown table of ``frame`` (first ``limit`` rows)."""
-    if limit is not None:
-        frame = frame.head(limit)
-    if frame.is_empty():
-        return "_none_\n"
-
-    def cell(value: object) -> str:
-        if isinstance(value, bool) or value is None:
-            text = "" if value is None else str(value).lower()
-        else:
-            text = f"{value:,}" if isinstance(value, int) else str(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join(lines) + "\n"
 
 
 def per_source_split(dataset: DetDataset) -> pl.DataFrame:

@@ -26,7 +26,7 @@ def sample(
     COCO image folders, a COCO val2017 instances file, and planted.json listing the planted
     cases (duplicates, a cropped copy, look-alikes, contamination, federated labels, ...).
     """
-    from detforge.builders.sample import write_sample
+    from detforge.sources.sample import write_sample
 
     root = write_sample(out, seed=seed)
     files = [p for p in root.rglob("*") if p.is_file()]
@@ -54,7 +54,7 @@ def read(
     """
     from rich.table import Table
 
-    from detforge.builders.sources.discover import discover
+    from detforge.sources.discover import discover
 
     found = discover(root, source or None)
     if not found:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from detforge.builders.hub_http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from detforge.cli.app import app, console
+from detforge.exports.hub_http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 
 
 def _size(n: int) -> str:
@@ -50,8 +50,8 @@ def upload(
 
     The endpoint is HF_ENDPOINT (default https://huggingface.co), so self-hosted hubs work.
     """
-    from detforge.builders.hub_checks import check_layout
-    from detforge.builders.hub_upload import HubError, plan_files, resolve_hub_dir, upload
+    from detforge.exports.hub_checks import check_layout
+    from detforge.exports.hub_upload import HubError, plan_files, resolve_hub_dir, upload
 
     hub_dir = resolve_hub_dir(out)
     checks = check_layout(hub_dir)

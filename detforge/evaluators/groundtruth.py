@@ -22,9 +22,9 @@ from pathlib import Path
 import polars as pl
 
 from detforge import schema
-from detforge.builders.sources import cocojson, common
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
+from detforge.sources import cocojson, common
 
 FORMATS = ("coco", "lvis")
 #: the split name the file's images get

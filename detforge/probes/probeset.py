@@ -20,6 +20,7 @@ import polars as pl
 from detforge.atomic import atomic_path
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
+from detforge.markdown import md_table
 
 PROBESET_VERSION = 2
 SPLITS = ("train", "val", "test")
@@ -195,10 +196,7 @@ def card(probes: ProbeSet) -> str:
     from detforge.probes.tasks import registry
 
     configs = "\n".join(f"    - split: {s}\n      path: data/{s}.parquet" for s in SPLITS)
-    counts = probes.counts()
-    header = "| task | " + " | ".join(c for c in counts.columns if c != "task") + " |"
-    rows = [header, "|" + "---|" * len(counts.columns)]
-    rows += ["| " + " | ".join(str(v) for v in row) + " |" for row in counts.iter_rows()]
+    counts = md_table(probes.counts())
     tasks = [f"- **{t.name}** (v{t.version}): {t.summary}" for t in registry().values()]
     rules = probes.meta.get("shortcuts")
     return (
@@ -211,8 +209,7 @@ def card(probes: ProbeSet) -> str:
         "`label`); splits are by duplicate group (`image_group`).\n\n"
         + "\n".join(tasks)
         + "\n\n"
-        + "\n".join(rows)
-        + "\n"
+        + counts
         + (
             f"\n## Text-only and source-only rules\n\n{shortcuts.markdown(rules)}\n"
             if rules

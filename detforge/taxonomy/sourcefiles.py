@@ -78,7 +78,7 @@ def locate(spec: str) -> list[tuple[str, Path]]:
 
 def read(spec: str, only: set[str] | None = None) -> pl.DataFrame:
     """SOURCE_CATEGORIES of every source a ``--sources`` value names (``only``: those formats)."""
-    from detforge.builders.sources import READERS
+    from detforge.sources import READERS
 
     frames = [
         READERS[fmt].read_categories(file)
@@ -93,7 +93,7 @@ def read_objects(spec: str, only: set[str] | None = None) -> pl.DataFrame:
 
     Files name no split and give no boxes; a split a source does not have is skipped.
     """
-    from detforge.builders.sources import READERS
+    from detforge.sources import READERS
 
     frames = []
     for fmt, file in locate(spec):

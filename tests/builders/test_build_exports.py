@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from detforge.builders import export_coco
 from detforge.dataset import DetDataset
+from detforge.exports import coco as export_coco
 from tests.builders.conftest import CLASSES
 
 
@@ -99,15 +99,15 @@ def test_hub_export_loads_in_datasets(tiny_build: Path, tmp_path: Path) -> None:
 
 
 def test_hub_card_follows_the_matching_settings(tiny_root: Path, tiny_build: Path) -> None:
-    from detforge.builders.export_hub import card
+    from detforge.builders.card import body
     from detforge.builders.recipe import load_recipe
 
     dataset = DetDataset.read(tiny_build / "tables")
     default = (tiny_build / "hub" / "README.md").read_text()
     assert "exact content hash and 64-bit perceptual hash within 4 bits" in default
     assert "perceptual hashes: heavy crops or edits escape it" in default
-    exact_only = card(
-        dataset, load_recipe(tiny_root / "tiny.yaml", ["dedup.near=false"]), "# Build report\n", {}
+    exact_only = body(
+        dataset, load_recipe(tiny_root / "tiny.yaml", ["dedup.near=false"]), "# Build report\n"
     )
     assert "perceptual hash within" not in exact_only
     assert "exact content hash only; near-duplicate matching was off" in exact_only
@@ -171,7 +171,7 @@ def test_federated_fields_from_image_labels() -> None:
     ann = annotations.to_dicts()[0]
     assert ann["bbox"] == [1.0, 1.0, 4.0, 4.0] and ann["area"] == 16.0 and ann["category_id"] == 3
     # the hub rows carry the same lists in unified ids (COCO id - 1)
-    from detforge.builders.export_hub import rows as hub_rows
+    from detforge.exports.hub import rows as hub_rows
 
     hub = {r["image_id"]: r for r in hub_rows(dataset, "val").to_dicts()}
     assert hub[1]["neg_category_ids"] == [0] and hub[1]["not_exhaustive_category_ids"] == [1]

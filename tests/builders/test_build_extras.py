@@ -29,7 +29,8 @@ def test_require_names_the_extra_of_a_missing_module() -> None:
 
 
 def test_hub_export_and_upload_without_the_hub_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from detforge.builders import export_hub, hub_upload
+    from detforge.exports import hub as export_hub
+    from detforge.exports import hub_upload
 
     monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` now fails
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)

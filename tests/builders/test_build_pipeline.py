@@ -184,7 +184,7 @@ def test_hub_shards_can_reference_image_paths(tiny_root: Path, tmp_path: Path) -
     assert loaded.num_rows == len(images)
     assert loaded[0]["image"].size == (loaded[0]["width"], loaded[0]["height"])
     # loadable here, useless on a hub: the upload checks refuse it, naming a local path
-    from detforge.builders.hub_checks import check_layout
+    from detforge.exports.hub_checks import check_layout
 
     failed = {c.name: c.detail for c in check_layout(tmp_path / "hub", load=False) if not c.ok}
     assert set(failed) == {"images embedded"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from detforge.builders.dedup import DedupConfig, dedup
-from detforge.builders.export_coco import split_frames
+from detforge.exports.coco import split_frames
 from tests.builders.test_dedup import build_dataset
 
 

@@ -35,7 +35,7 @@ THRESHOLDS = (0.5, 0.6, 0.75, 0.8, 0.95)
 def build_from_file(path, reader: str) -> DetDataset:
     """A COCO / LVIS file as a build holds it: read by the build's reader, labels = the
     file's category ids, every table in the stage cache's canonical order."""
-    from detforge.builders.sources import coco, lvis
+    from detforge.sources import coco, lvis
 
     if reader == "coco":
         dataset = coco.read(path, "val", check_files=False)

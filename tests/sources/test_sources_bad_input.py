@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from detforge.builders.sources import coco, lvis, objects365, openimages
 from detforge.errors import InputError
+from detforge.sources import coco, lvis, objects365, openimages
 
 
 def _coco(tmp_path: Path, edit=None) -> Path:

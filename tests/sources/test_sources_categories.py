@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 
 from detforge import schema
-from detforge.builders.sources import READERS, coco, lvis, objects365, openimages
-from detforge.builders.sources.openimages_classes import read_hierarchy
+from detforge.sources import READERS, coco, lvis, objects365, openimages
+from detforge.sources.openimages_classes import read_hierarchy
 
 
 def test_registry_has_every_source_with_read_and_categories():

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from detforge.builders.sources import coco, lvis, openimages
-from detforge.builders.sources.openimages_classes import read_class_csv
 from detforge.errors import InputError
+from detforge.sources import coco, lvis, openimages
+from detforge.sources.openimages_classes import read_class_csv
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

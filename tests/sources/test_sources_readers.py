@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from detforge import schema
-from detforge.builders.sources import coco, headers, jsonchunks, lvis, objects365, openimages
-from detforge.builders.sources.cocojson import parse
-from detforge.builders.sources.discover import discover
 from detforge.errors import InputError
+from detforge.sources import coco, headers, jsonchunks, lvis, objects365, openimages
+from detforge.sources.cocojson import parse
+from detforge.sources.discover import discover
 
 
 def test_objects365_resolves_patch_folders_and_ids(sample_root):
@@ -216,7 +216,7 @@ def test_discover_finds_every_split_of_the_sample(sample_root):
 
 
 def test_read_all_merges_splits_into_one_valid_dataset(sample_root):
-    from detforge.builders.sources.discover import read_all
+    from detforge.sources.discover import read_all
 
     dataset = read_all(sample_root)
     assert dataset.validate() == []

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from detforge.builders.sources import coco
-from detforge.builders.sources.coco_boxes import to_coco_xywh
 from detforge.schema import stable_id
+from detforge.sources import coco
+from detforge.sources.coco_boxes import to_coco_xywh
 
 PANOPTIC = "images/annotations/panopticapi_panoptic_coco_detection_format.json"
 

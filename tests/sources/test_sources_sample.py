@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from detforge import schema
-from detforge.builders.sample import sample_files, write_sample
-from detforge.builders.sources import coco, lvis, objects365, openimages
 from detforge.errors import DetforgeError
+from detforge.sources import coco, lvis, objects365, openimages
+from detforge.sources.sample import sample_files, write_sample
 
 LAYOUT = [
     "objects365/zhiyuan_objv2_train.json",

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from taxonomy_fixtures import make_dataset
 
-from detforge.builders.sources import READERS
 from detforge.dataset import DetDataset
+from detforge.sources import READERS
 from detforge.taxonomy import ancestors, apply, load, measure, suggest, validate
 from detforge.taxonomy.apply import CONFLICT, NEGATIVE_NOT_IMPLIED
 from detforge.taxonomy.io import DATA_DIR

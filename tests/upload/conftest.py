@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from detforge.builders.export_hub import licenses_section
+from detforge.exports.hub import licenses_section
 
 CLASSES = ["car", "person"]
 SOURCES = ["objects365", "openimages", "lvis"]

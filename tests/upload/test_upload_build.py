@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from detforge.builders.hub_checks import check_layout
-from detforge.builders.hub_upload import plan_files
 from detforge.cli import app
+from detforge.exports.hub_checks import check_layout
+from detforge.exports.hub_upload import plan_files
 from tests.upload.fake_hub import FakeHub
 
 

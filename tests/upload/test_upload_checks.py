@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from detforge.builders.hub_checks import check_layout
+from detforge.exports.hub_checks import check_layout
 from tests.upload.conftest import CARD_BODY, make_layout
 
 

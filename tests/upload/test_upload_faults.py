@@ -12,8 +12,8 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from detforge.builders.hub_upload import HubError, plan_files, upload
 from detforge.cli import app
+from detforge.exports.hub_upload import HubError, plan_files, upload
 from detforge.outputs import write_manifest
 from tests.upload.fake_hub import FakeHub
 

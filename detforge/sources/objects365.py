@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-from detforge.builders.sources import cocojson
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
+from detforge.sources import cocojson
 
 SOURCE = "objects365"
 SOURCE_V1 = "objects365_v1"

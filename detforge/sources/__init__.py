@@ -1,4 +1,5 @@
-"""Readers of the sources' native formats, one module per format.
+"""Readers of the sources' native formats, one module per format, and the built-in sample
+written in those formats (:mod:`.sample`). Sources know no taxonomy and no pipeline.
 
 Each reader module has ``read(root, split, *, version=None, images_root=None,
 check_files=True) -> DetDataset`` (the dataset in the source's own label space) and
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from detforge.builders.sources import coco, lvis, objects365, openimages
+from detforge.sources import coco, lvis, objects365, openimages
 
 #: source name -> reader module (``.read``, ``.read_categories``)
 READERS: dict[str, ModuleType] = {

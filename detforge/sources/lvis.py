@@ -21,9 +21,9 @@ from pathlib import Path
 import polars as pl
 
 from detforge import schema
-from detforge.builders.sources import cocojson
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
+from detforge.sources import cocojson
 
 SOURCE = "lvis"
 SOURCE_V05 = "lvis_v0.5"

@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 import yaml
 
 from detforge.atomic import atomic_path
-from detforge.builders import export_coco, report
-from detforge.builders.recipe import Recipe
 from detforge.dataset import DetDataset
+from detforge.exports import coco as export_coco
 from detforge.extras import require
+from detforge.markdown import md_table
 
 #: images per parquet row group (bounds memory while embedding image bytes)
 ROW_GROUP = 256
@@ -51,44 +51,9 @@ SOURCE_LICENSES = {
     "coco": ("annotations CC BY 4.0; images: Flickr terms of use", "Lin et al., ECCV 2014"),
 }
 LICENSES_HEADING = "## Licenses"
+#: where the build report goes in the layout (the card's image links point into it)
+REPORT_FOLDER = "report"
 FEDERATED = ("neg_category_ids", "not_exhaustive_category_ids")
-
-CITATIONS = """\
-@inproceedings{cai2022bigdetection,
-  title={BigDetection: A Large-scale Benchmark for Improved Object Detector Pre-training},
-  author={Cai, Likun and Zhang, Zhi and Zhu, Yi and Zhang, Li and Li, Mu and Xue, Xiangyang},
-  booktitle={CVPR Workshops},
-  year={2022}
-}
-@inproceedings{shao2019objects365,
-  title={Objects365: A Large-scale, High-quality Dataset for Object Detection},
-  author={Shao, Shuai and Li, Zeming and Zhang, Tianyuan and Peng, Chao and Yu, Gang and
-          Zhang, Xiangyu and Li, Jing and Sun, Jian},
-  booktitle={ICCV},
-  year={2019}
-}
-@article{kuznetsova2020openimages,
-  title={The Open Images Dataset V4},
-  author={Kuznetsova, Alina and Rom, Hassan and Alldrin, Neil and Uijlings, Jasper and
-          Krasin, Ivan and Pont-Tuset, Jordi and Kamali, Shahab and Popov, Stefan and
-          Malloci, Matteo and Kolesnikov, Alexander and Duerig, Tom and Ferrari, Vittorio},
-  journal={IJCV},
-  year={2020}
-}
-@inproceedings{gupta2019lvis,
-  title={LVIS: A Dataset for Large Vocabulary Instance Segmentation},
-  author={Gupta, Agrim and Dollar, Piotr and Girshick, Ross},
-  booktitle={CVPR},
-  year={2019}
-}
-@inproceedings{lin2014coco,
-  title={Microsoft COCO: Common Objects in Context},
-  author={Lin, Tsung-Yi and Maire, Michael and Belongie, Serge and Hays, James and
-          Perona, Pietro and Ramanan, Deva and Doll{\\'a}r, Piotr and Zitnick, C. Lawrence},
-  booktitle={ECCV},
-  year={2014}
-}
-"""
 
 
 def features(class_names: list[str]):
@@ -247,43 +212,18 @@ def licenses_section(sources: list[str]) -> str:
         schema={"source": pl.String, "license": pl.String, "reference": pl.String},
     )
     return (
-        f"{LICENSES_HEADING}\n\n{report.md_table(rows)}\n"
+        f"{LICENSES_HEADING}\n\n{md_table(rows)}\n"
         "Use of the images is subject to each source's terms.\n"
     )
 
 
-def matching_words(recipe: Recipe) -> tuple[str, str]:
-    """How images were matched (dedup and decontamination), and that method's limitation."""
-    near = (
-        f"64-bit perceptual hash within {recipe.dedup.phash_distance} bits (found by an exact "
-        f"search) confirmed by a 128-bit gradient hash within {recipe.dedup.dhash_distance} bits"
-    )
-    if recipe.dedup.exact and recipe.dedup.near:
-        how = f"exact content hash and {near}"
-    elif recipe.dedup.near:
-        how = f"{near} (no exact-hash matching)"
-    elif recipe.dedup.exact:
-        how = "exact content hash only; near-duplicate matching was off"
-    else:
-        how = "no image matching: exact and near-duplicate matching were off"
-    if recipe.dedup.near:
-        limit = "Near-duplicate detection uses perceptual hashes: heavy crops or edits escape it."
-    else:
-        limit = (
-            "Near-duplicate matching was off (`dedup.near: false`): resized or re-encoded copies "
-            "of one photo stay separate images, and such copies of evaluation images were not "
-            "removed from training."
-        )
-    return how, limit
-
-
-def card(dataset: DetDataset, recipe: Recipe, report_md: str, nbytes: dict[str, int]) -> str:
-    """The dataset card: YAML front matter + body."""
+def card(dataset: DetDataset, pretty_name: str, body: str, nbytes: dict[str, int]) -> str:
+    """The dataset card: YAML front matter (features, splits, licenses) + ``body``."""
     splits = dataset.images.group_by("split").agg(pl.len()).sort("split")
     feats = features(dataset.categories.sort("id")["name"].to_list())
     sources = sorted(dataset.images["source"].unique().to_list())
     front = {
-        "pretty_name": f"{recipe.name} (detforge)",
+        "pretty_name": pretty_name,
         "license": "other",
         "license_name": "per-source",
         "license_details": "; ".join(
@@ -308,66 +248,6 @@ def card(dataset: DetDataset, recipe: Recipe, report_md: str, nbytes: dict[str, 
             ],
         },
     }
-    for png in (report.LONG_TAIL_PNG, report.SOURCES_PNG):
-        report_md = report_md.replace(f"]({png})", f"](report/{png})")
-    report_md = report_md.replace("# Build report", "## Build report", 1)
-    names = ", ".join(s for s in sources)
-    matched, matching_limit = matching_words(recipe)
-    evals = ", ".join(["the val/test splits", *recipe.decontaminate.holdouts])
-    body = f"""
-# {recipe.name}
-
-A unified object-detection dataset merged by [detforge](https://pypi.org/project/detforge/)
-from {names} into the `{recipe.taxonomy}` taxonomy{report.revision(dataset)} ({dataset.categories.height} classes;
-`taxonomy/classes.csv`, and `taxonomy/mapping.csv` for what became of every source class).
-
-## How it was built
-
-`detforge build-dataset {recipe.name}`: each source is read in its own format, mapped onto
-the taxonomy (dropped classes are counted below), split ({recipe.split.mode} splits),
-deduplicated within each split ({matched}; a kept copy by source priority
-{", ".join(recipe.priority)}, then most pixels; boxes of same-framed copies carried over,
-same-label boxes drawn on different copies above IoU {recipe.dedup.box_iou} merged), and
-decontaminated: training images of which any copy matches an evaluation image ({evals}) were
-removed.
-
-## Loading
-
-```python
-from datasets import load_dataset
-ds = load_dataset("<org>/{recipe.name}")          # or a local folder holding this card
-ds["train"].features["objects"]["category"].feature.names   # the class names
-```
-
-One row per image. `objects.bbox` is COCO `[x, y, w, h]` in absolute pixels;
-`objects.category` the unified class id. `neg_category_ids` lists the unified ids of classes
-verified absent from the image, `not_exhaustive_category_ids` those present but not boxed on
-every instance (LVIS style; same ids as `objects.category`). `taxonomy/label_spaces.csv` lists
-the classes each source annotates exhaustively on every one of its images.
-
-This repository holds the parquet shards only. COCO JSON for mmdet / detectron2 / FiftyOne
-(`coco/<split>.json`, category id = class id + 1, with the same federated lists) and the
-`tables/` parquet are written by `detforge build-dataset` beside this layout; they are not
-uploaded.
-
-{licenses_section(sources)}
-{report_md}
-
-## Known limitations
-
-- Classes a source does not annotate are missing there, not absent (a federated dataset):
-  class c is annotated on an image iff it is in the image's source row of
-  `taxonomy/label_spaces.csv`, in its `neg_category_ids` or `not_exhaustive_category_ids`, or
-  has a box there. Train and evaluate only on annotated classes, and do not count unmatched
-  detections of a `not_exhaustive_category_ids` class as false positives.
-- {matching_limit}
-- Box merging across sources keeps the priority source's box; the others are provenance only.
-
-## Citation
-
-```bibtex
-{CITATIONS}```
-"""
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
 
 
@@ -385,19 +265,22 @@ def label_spaces(dataset: DetDataset) -> pl.DataFrame:
 def export(
     dataset: DetDataset,
     folder: Path,
-    recipe: Recipe,
-    report_dir: Path,
     *,
+    shard_images: int,
+    embed_images: bool,
+    taxonomy_dir: Path,
+    report_dir: Path,
+    pretty_name: str,
+    body: str,
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the Hub layout into ``folder`` as one atomic directory (a progress bar over the
-    images while shards are written)."""
+    images while shards are written): shards of ``shard_images`` images, the taxonomy's CSVs
+    from ``taxonomy_dir``, the build report from ``report_dir`` (as ``report/``) and the card
+    (``pretty_name``, ``body``)."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from detforge.taxonomy.io import resolve
-
-    spec = recipe.exports.hub
     splits = sorted(dataset.images["split"].drop_nulls().unique().to_list())
     console = Console(stderr=True)
     with (
@@ -415,17 +298,15 @@ def export(
             if progress:
                 progress(f"export-hub {split}")
             shards, nbytes[split] = write_shards(
-                dataset, tmp, split, spec.shard_images, spec.embed_images, advance
+                dataset, tmp, split, shard_images, embed_images, advance
             )
             written += shards
         (tmp / "taxonomy").mkdir()
-        taxonomy_dir = Path(resolve(dataset.meta.get("taxonomy", recipe.taxonomy)))
         for name in ("classes.csv", "mapping.csv"):
             if (taxonomy_dir / name).is_file():
                 shutil.copyfile(taxonomy_dir / name, tmp / "taxonomy" / name)
         label_spaces(dataset).write_csv(tmp / "taxonomy" / "label_spaces.csv")
         # the report without its hidden manifest (the hub folder gets its own)
-        shutil.copytree(report_dir, tmp / "report", ignore=shutil.ignore_patterns(".*"))
-        report_md = (report_dir / "report.md").read_text(encoding="utf-8")
-        (tmp / "README.md").write_text(card(dataset, recipe, report_md, nbytes), encoding="utf-8")
+        shutil.copytree(report_dir, tmp / REPORT_FOLDER, ignore=shutil.ignore_patterns(".*"))
+        (tmp / "README.md").write_text(card(dataset, pretty_name, body, nbytes), encoding="utf-8")
     return [folder / p.relative_to(tmp) for p in written]

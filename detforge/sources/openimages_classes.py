@@ -19,8 +19,8 @@ from pathlib import Path
 
 import polars as pl
 
-from detforge.builders.sources import common
 from detforge.errors import InputError
+from detforge.sources import common
 
 SOURCE = "openimages"
 HIERARCHY_FILE = "bbox_labels_600_hierarchy.json"

@@ -14,7 +14,7 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
-from detforge.builders.sample.catalog import CONCEPTS
+from detforge.sources.sample.catalog import CONCEPTS
 
 Box = tuple[float, float, float, float]  # normalised x1, y1, x2, y2
 

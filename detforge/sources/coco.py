@@ -11,9 +11,9 @@ from pathlib import Path
 
 import polars as pl
 
-from detforge.builders.sources import cocojson
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
+from detforge.sources import cocojson
 
 SOURCE = "coco"
 SPLIT_DIRS = {"train": "train2017", "val": "val2017"}

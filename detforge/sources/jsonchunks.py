@@ -22,9 +22,9 @@ from typing import Any
 
 import orjson
 
-from detforge.builders.sources import common
 from detforge.errors import InputError
 from detforge.memory import gc_paused
+from detforge.sources import common
 
 Convert = Callable[[int, Any], Any]
 

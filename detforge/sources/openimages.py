@@ -13,13 +13,13 @@ from pathlib import Path
 import polars as pl
 
 from detforge import schema
-from detforge.builders.sources import common, headers
-from detforge.builders.sources.openimages_classes import (
+from detforge.dataset import DetDataset
+from detforge.errors import InputError
+from detforge.sources import common, headers
+from detforge.sources.openimages_classes import (
     HIERARCHY_FILE,
     read_categories,
 )
-from detforge.dataset import DetDataset
-from detforge.errors import InputError
 
 __all__ = ["SOURCE", "read", "read_categories", "files"]
 

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from detforge.atomic import atomic_path
-from detforge.builders.sample import formats, plan
 from detforge.errors import DetforgeError
+from detforge.sources.sample import formats, plan
 
 __all__ = ["write_sample", "sample_files"]
 

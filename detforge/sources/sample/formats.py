@@ -8,9 +8,9 @@ import json
 
 import orjson
 
-from detforge.builders.sample import catalog
-from detforge.builders.sample.plan import Entry
-from detforge.builders.sample.render import Box
+from detforge.sources.sample import catalog
+from detforge.sources.sample.plan import Entry
+from detforge.sources.sample.render import Box
 
 OI_BOX_HEADER = ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax",
                  "IsOccluded", "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside"]  # fmt: skip

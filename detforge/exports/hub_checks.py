@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-from detforge.builders.export_hub import LICENSES_HEADING
+from detforge.exports.hub import LICENSES_HEADING
 from detforge.extras import require
 
 #: words the license row of each known source must contain

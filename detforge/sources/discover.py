@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from detforge.builders.sources import READERS, lvis, objects365, openimages
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
+from detforge.sources import READERS, lvis, objects365, openimages
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,8 +32,8 @@ import orjson
 import polars as pl
 
 from detforge.atomic import atomic_path
-from detforge.builders.sources.coco_boxes import to_coco_xywh
 from detforge.dataset import DetDataset
+from detforge.sources.coco_boxes import to_coco_xywh
 
 #: rows per JSON chunk: bounds the memory of the export on 25M-box datasets
 CHUNK = 50_000

@@ -16,13 +16,13 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from detforge.builders.hub_http import (
+from detforge.errors import DetforgeError
+from detforge.exports.hub_http import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     HubStalled,
     hub_client,
 )
-from detforge.errors import DetforgeError
 from detforge.extras import require
 from detforge.outputs import read_manifest
 

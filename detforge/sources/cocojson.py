@@ -14,11 +14,11 @@ import numpy as np
 import polars as pl
 
 from detforge import schema
-from detforge.builders.sources import common, jsonchunks
-from detforge.builders.sources.coco_boxes import from_coco_xywh
 from detforge.dataset import DetDataset
 from detforge.errors import InputError
 from detforge.memory import release_free_heap
+from detforge.sources import common, jsonchunks
+from detforge.sources.coco_boxes import from_coco_xywh
 
 IMAGE_KEYS: dict[str, pl.DataType] = {
     "id": pl.Int64,

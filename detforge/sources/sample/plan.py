@@ -10,8 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from detforge.builders.sample import render
-from detforge.builders.sample.render import Box, Scene
+from detforge.sources.sample import render
+from detforge.sources.sample.render import Box, Scene
 
 
 @dataclasses.dataclass
