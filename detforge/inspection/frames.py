@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from detforge import schema
+from detforge.boxes import pair_iou
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError, InputError
 
@@ -162,13 +163,8 @@ def label_conflicts(objects: pl.DataFrame, iou: float = CONFLICT_IOU) -> pl.Data
     pairs = boxes.join(right, on="image_id").filter(
         (pl.col("source") != pl.col("source_b")) & (pl.col("label") != pl.col("label_b"))
     )
-    iw = (pl.min_horizontal("x2", "x2_b") - pl.max_horizontal("x1", "x1_b")).clip(0)
-    ih = (pl.min_horizontal("y2", "y2_b") - pl.max_horizontal("y1", "y1_b")).clip(0)
-    inter = iw * ih
-    area = (pl.col("x2") - pl.col("x1")) * (pl.col("y2") - pl.col("y1"))
-    area_b = (pl.col("x2_b") - pl.col("x1_b")) * (pl.col("y2_b") - pl.col("y1_b"))
     return (
-        pairs.filter(inter / (area + area_b - inter) >= iou)
+        pairs.filter(pair_iou("_b") >= iou)
         .group_by("object_id")
         .agg(conflict_with=pl.col("object_id_b").sort())
         .sort("object_id")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from detforge import schema
+from detforge.boxes import pair_iou
 from detforge.builders.dedup.config import DedupConfig, priority_rank
 
 
@@ -42,15 +43,8 @@ def _candidates(objects: pl.DataFrame, config: DedupConfig) -> pl.DataFrame:
     pairs = boxes.join(boxes, on=["image_id", "label"], suffix="_o").filter(
         pl.col("level") < pl.col("level_o")
     )
-    iw = (pl.min_horizontal("x2", "x2_o") - pl.max_horizontal("x1", "x1_o")).clip(lower_bound=0)
-    ih = (pl.min_horizontal("y2", "y2_o") - pl.max_horizontal("y1", "y1_o")).clip(lower_bound=0)
-    inter = iw.cast(pl.Float64) * ih.cast(pl.Float64)
-    area = ((pl.col("x2") - pl.col("x1")) * (pl.col("y2") - pl.col("y1"))).cast(pl.Float64)
-    area_o = ((pl.col("x2_o") - pl.col("x1_o")) * (pl.col("y2_o") - pl.col("y1_o"))).cast(
-        pl.Float64
-    )
     return (
-        pairs.with_columns(iou=inter / (area + area_o - inter))
+        pairs.with_columns(iou=pair_iou("_o"))
         .filter(pl.col("iou") >= config.box_iou)
         .select(
             keep="object_id",
