@@ -14,18 +14,7 @@ import polars as pl
 
 from detforge.builders.recipe import SplitSpec
 from detforge.dataset import DetDataset
-
-_MASK = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
-
-
-def splitmix64(values: np.ndarray, seed: int) -> np.ndarray:
-    """splitmix64 of ``values`` (uint64, wrapping arithmetic) offset by ``seed``."""
-    with np.errstate(over="ignore"):
-        z = values.astype(np.uint64) + np.uint64(seed % 2**64) * np.uint64(0x9E3779B97F4A7C15)
-        z = z + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return (z ^ (z >> np.uint64(31))) & _MASK
+from detforge.splitmix import splitmix64
 
 
 def hash_splits(keys: pl.Series, fractions: dict[str, float], seed: int) -> pl.Series:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from detforge.probes.probeset import mix
 from detforge.sentence_encoder import load_minilm
+from detforge.splitmix import splitmix64
 
 
 def control_labels(groups: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -33,7 +33,7 @@ def control_labels(groups: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.
 def control_split(groups: np.ndarray, item_ids: np.ndarray, seed: int = 0) -> np.ndarray:
     """``True`` for the held-out test item of each group with two items or more (the item of
     the lowest seeded hash); every other item trains."""
-    frame = pl.DataFrame({"g": groups, "h": mix(item_ids, seed + 11)})
+    frame = pl.DataFrame({"g": groups, "h": splitmix64(item_ids, seed + 11)})
     first = frame.select(
         (pl.col("h").rank("ordinal").over("g") == 1) & (pl.len().over("g") >= 2)
     ).to_series()
@@ -50,7 +50,7 @@ def resplit(splits: np.ndarray, groups: np.ndarray, seed: int, index: int) -> di
     distinct = np.unique(groups[pool])
     val_groups = np.unique(groups[splits == "val"])
     share = len(val_groups) / max(len(distinct), 1)
-    u = mix(distinct, seed + 101 * index) / 2.0**64
+    u = splitmix64(distinct, seed + 101 * index) / 2.0**64
     chosen = set(distinct[u < share].tolist())
     is_val = pool & np.isin(groups, list(chosen))
     return {
@@ -73,7 +73,7 @@ def mismatched_keys(items: pl.DataFrame, seed: int = 0) -> pl.Series:
         .unique(["task", "split", "image_group"], keep="first")
     )
     groups = groups.with_columns(
-        _r=pl.Series(mix(groups["image_group"].to_numpy(), seed + 7), dtype=pl.UInt64)
+        _r=pl.Series(splitmix64(groups["image_group"].to_numpy(), seed + 7), dtype=pl.UInt64)
     ).sort("task", "split", "_r", "image_group")
     other = pl.col("image_id").shift(-1).over("task", "split")
     first = pl.col("image_id").first().over("task", "split")

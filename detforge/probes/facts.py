@@ -16,7 +16,7 @@ import polars as pl
 
 from detforge.dataset import DetDataset
 from detforge.probes.captions import class_names
-from detforge.probes.probeset import mix
+from detforge.splitmix import splitmix64
 
 PAIR = ["image_id", "label"]
 
@@ -26,7 +26,7 @@ def hash_np(frame: pl.DataFrame, columns: Sequence[str], seed: int) -> np.ndarra
     acc = np.zeros(frame.height, dtype=np.uint64)
     for column in columns:
         values = frame[column].fill_null(-1).cast(pl.Int64).to_numpy().astype(np.uint64)
-        acc = mix(acc ^ values, seed)
+        acc = splitmix64(acc ^ values, seed)
     return acc
 
 

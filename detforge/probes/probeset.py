@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from detforge.atomic import atomic_path
@@ -74,17 +73,6 @@ def content_hash(items: pl.DataFrame) -> str:
     """Hash of the items' content (order-independent of how they were written)."""
     canonical = items.select(ITEMS.names()).sort("item_id").write_ndjson()
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def mix(values: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A stable 64-bit hash (splitmix64) of integers: deterministic ranks across machines."""
-    with np.errstate(over="ignore"):
-        z = np.asarray(values).astype(np.uint64) + np.uint64(
-            (0x9E3779B97F4A7C15 * (seed + 1)) & 0xFFFFFFFFFFFFFFFF
-        )
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
 
 
 @dataclasses.dataclass(frozen=True)
