@@ -220,6 +220,35 @@ class DetDataset:
         )
         return problems
 
+    def federated_labels(
+        self, image_ids: pl.Series, boxes: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """``image_id, label, status`` of the given images' federated facts (unified ids):
+        ``negative`` = verified absent; ``not_exhaustive`` = marked so, or verified
+        ``positive`` with no box on the image (present, but not every instance boxed).
+
+        LVIS's ``neg_category_ids`` / ``not_exhaustive_category_ids``; the COCO export writes
+        them and federated evaluation honours them. ``boxes``: the ``image_id, label`` pairs
+        that have a box (default: this dataset's labelled objects)."""
+        labels = self.image_labels.filter(
+            pl.col("label").is_not_null() & pl.col("image_id").is_in(image_ids.implode())
+        ).select("image_id", "label", "status")
+        if boxes is None:
+            boxes = self.objects.select("image_id", "label").filter(pl.col("label").is_not_null())
+        unboxed = labels.filter(pl.col("status") == "positive").join(
+            boxes.select("image_id", "label"), on=["image_id", "label"], how="anti"
+        )
+        return (
+            pl.concat(
+                [
+                    labels.filter(pl.col("status").is_in(["negative", "not_exhaustive"])),
+                    unboxed.with_columns(status=pl.lit("not_exhaustive")),
+                ]
+            )
+            .unique()
+            .sort("image_id", "label", "status")
+        )
+
     def summary(self) -> pl.DataFrame:
         """Images, boxes and classes per source."""
         per_image = self.images.group_by("source").agg(pl.len().alias("images"))

@@ -164,9 +164,11 @@ def prepare(
     )
     has_box = gt.select("image_id", "label").unique().with_columns(pl.lit(True).alias("_box"))
     dets = dets.join(has_box, on=["image_id", "label"], how="left", maintain_order="left")
-    nel = federated.not_exhaustive(
-        dataset, images["image_id"], has_box.select("image_id", "label")
-    ).with_columns(pl.lit(True).alias("not_exhaustive"))
+    nel = (
+        dataset.federated_labels(images["image_id"], has_box)
+        .filter(pl.col("status") == "not_exhaustive")
+        .select("image_id", "label", pl.lit(True).alias("not_exhaustive"))
+    )
     dets = (
         dets.with_columns(
             (pl.col("_box").fill_null(False) | federated.annotated(dets, dataset)).alias(

@@ -131,21 +131,3 @@ def annotated(pairs: pl.DataFrame, dataset: DetDataset) -> pl.Series:
     return (joined["_space"].fill_null(False) | joined["_verified"].fill_null(False)).alias(
         "annotated"
     )
-
-
-def not_exhaustive(dataset: DetDataset, image_ids: pl.Series, boxes: pl.DataFrame) -> pl.DataFrame:
-    """``image_id, label`` pairs on the given images whose boxes may be incomplete:
-    marked ``not_exhaustive``, or verified ``positive`` with no box in ``boxes``
-    (``image_id, label`` pairs that have one)."""
-    labels = dataset.image_labels.filter(
-        pl.col("label").is_not_null() & pl.col("image_id").is_in(image_ids.implode())
-    )
-    unboxed = labels.filter(pl.col("status") == "positive").join(
-        boxes, on=["image_id", "label"], how="anti"
-    )
-    return (
-        pl.concat([labels.filter(pl.col("status") == "not_exhaustive"), unboxed])
-        .select("image_id", "label")
-        .unique()
-        .sort("image_id", "label")
-    )

@@ -82,28 +82,14 @@ def categories_frame(dataset: DetDataset) -> pl.DataFrame:
 
 def federated_lists(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
     """Per image of ``images``: sorted negative and not-exhaustive category ids."""
-    labels = dataset.image_labels.filter(
-        pl.col("label").is_not_null() & pl.col("image_id").is_in(images["image_id"].implode())
-    )
-    positive = labels.filter(pl.col("status") == "positive")
-    boxed = dataset.objects.select("image_id", "label").filter(
-        pl.col("image_id").is_in(positive["image_id"].unique().implode())
-    )
-    present_unboxed = labels.filter(pl.col("status") == "positive").join(
-        boxed, on=["image_id", "label"], how="anti"
-    )
-    rows = pl.concat(
-        [
-            labels.filter(pl.col("status") == "negative").select(
-                "image_id", "label", pl.lit("neg_category_ids").alias("field")
-            ),
-            pl.concat(
-                [labels.filter(pl.col("status") == "not_exhaustive"), present_unboxed]
-            ).select("image_id", "label", pl.lit("not_exhaustive_category_ids").alias("field")),
-        ]
-    ).with_columns((pl.col("label") + 1).cast(pl.Int64))
+    field = {"negative": "neg_category_ids", "not_exhaustive": "not_exhaustive_category_ids"}
     return (
-        rows.unique()
+        dataset.federated_labels(images["image_id"])
+        .select(
+            "image_id",
+            (pl.col("label") + 1).cast(pl.Int64),
+            pl.col("status").replace_strict(field).alias("field"),
+        )
         .group_by("image_id", "field")
         .agg(pl.col("label").sort())
         .pivot(on="field", index="image_id", values="label")
