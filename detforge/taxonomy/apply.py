@@ -41,7 +41,7 @@ import polars as pl
 from detforge import schema
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError, InputError
-from detforge.frames import filter_columns
+from detforge.memory import filter_columns
 from detforge.taxonomy.io import fingerprint
 from detforge.taxonomy.model import Taxonomy
 

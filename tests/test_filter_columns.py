@@ -1,7 +1,7 @@
 import polars as pl
 import pytest
 
-from detforge.frames import filter_columns
+from detforge.memory import filter_columns
 
 
 def _uneven() -> tuple[pl.DataFrame, pl.Series]:
