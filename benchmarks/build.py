@@ -39,7 +39,8 @@ SHARES = {"objects365": 0.45, "openimages": 0.30, "lvis": 0.25}
 DETFORGE = r"""
 import resource, sys, time
 from pathlib import Path
-import detforge  # first, as in the CLI: it sets up polars' allocator (detforge/__init__.py)
+from detforge.allocator import release_pages_promptly
+release_pages_promptly()  # before polars, as the detforge command does
 import polars as pl
 from detforge import taxonomy
 from detforge.exports import coco as export_coco

@@ -22,6 +22,7 @@ import orjson
 
 CHILD = {
     "detforge": (
+        "from detforge.allocator import release_pages_promptly; release_pages_promptly(); "
         "from detforge.sources import coco; import sys, time; t = time.perf_counter(); "
         "d = coco.read(sys.argv[1], 'val', check_files=False); "
         "print(f'{time.perf_counter() - t:.2f}s in read, {d.objects.height} boxes')"

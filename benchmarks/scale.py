@@ -36,6 +36,8 @@ import build as build_bench  # noqa: E402  (the annotation generator and stage s
 
 SEARCH = r"""
 import json, resource, sys, time
+from detforge.allocator import release_pages_promptly
+release_pages_promptly()  # before polars, as the detforge command does
 import numpy as np, polars as pl
 from detforge.builders.dedup import near_pairs
 

@@ -51,7 +51,8 @@ FULL = {  # images, boxes, image labels per image
 
 CHILD = r"""
 import resource, sys, time
-import detforge  # sets up polars' allocator, as the CLI does
+from detforge.allocator import release_pages_promptly
+release_pages_promptly()  # before polars, as the detforge command does
 from detforge.dataset import DetDataset
 from detforge.taxonomy import apply, load
 

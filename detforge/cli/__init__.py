@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from detforge.allocator import release_pages_promptly
 from detforge.cli import (  # noqa: F401  (each module registers its commands)
     benchmark,
     browse,
@@ -28,6 +29,7 @@ def main() -> None:
     """Entry point: run the app. A DetforgeError or an operating-system failure (disk full,
     permission denied, ...) becomes one line on stderr and exit status 1; ``--debug`` shows
     the traceback instead."""
+    release_pages_promptly()  # before any command imports polars
     try:
         app()
     except Exception as error:
