@@ -79,6 +79,15 @@ def _read_holder(fd: int) -> Holder | None:
         return None
 
 
+def _holder_of_locked(fd: int, wait: float = 1.0) -> Holder | None:
+    """The holder named in a lock file another process holds. It writes its name just after
+    taking the lock: give it up to ``wait`` seconds to appear."""
+    deadline = time.monotonic() + wait
+    while (holder := _read_holder(fd)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return holder
+
+
 def _open_locked(path: Path, what: str) -> int:
     """Open ``path`` and lock it without waiting; raise :class:`LockHeld` if another holds it."""
     while True:
@@ -86,7 +95,7 @@ def _open_locked(path: Path, what: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read_holder(fd)
+            holder = _holder_of_locked(fd)
             os.close(fd)
             who = str(holder) if holder else "another detforge process"
             raise LockHeld(
