@@ -32,6 +32,7 @@ from detforge.dataset import DetDataset
 from detforge.evaluators import federated
 from detforge.evaluators.matches import matches
 from detforge.memory import gc_paused
+from detforge.sources.coco_boxes import to_coco_xywh
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,26 +96,16 @@ def image_order(images: pl.DataFrame) -> pl.DataFrame:
 
 
 def ground_truth_boxes(objects: pl.DataFrame, size: pl.DataFrame) -> pl.DataFrame:
-    """Pixel ``x, y, w, h`` (float64) of ``objects`` on the images of ``size``.
-
-    The source's own box (``source_bbox``: unclipped, as written) wherever it still
-    describes the box on this image; a box carried from a duplicate copy has only its
-    normalised ``bbox`` there, converted with the image's size.
-    """
-    W, H = pl.col("width").cast(pl.Float64), pl.col("height").cast(pl.Float64)
-    box = [pl.col("bbox").arr.get(i).cast(pl.Float64) for i in range(4)]
-    own = [pl.col("source_bbox").arr.get(i) for i in range(4)]
-    here = pl.col("source_bbox").is_not_null() & (
-        pl.col("origin_image_id").is_null() | (pl.col("origin_image_id") == pl.col("image_id"))
+    """Pixel ``x, y, w, h`` (float64) of ``objects`` on the images of ``size``: the source's
+    own box (unclipped, as written) wherever it still describes the box on this image
+    (``from_source``); a box carried from a duplicate copy is converted with the image's
+    size (:func:`~detforge.sources.coco_boxes.to_coco_xywh`)."""
+    boxes = to_coco_xywh(
+        objects.join(size, on="image_id", how="inner", maintain_order="left"), size
     )
-    converted = [box[0] * W, box[1] * H, (box[2] - box[0]) * W, (box[3] - box[1]) * H]
-    return objects.join(size, on="image_id", how="inner", maintain_order="left").with_columns(
-        *(
-            pl.when(here).then(mine).otherwise(other).alias(name)
-            for mine, other, name in zip(own, converted, "xywh", strict=True)
-        ),
-        here.alias("from_source"),
-    )
+    return boxes.with_columns(
+        pl.col("coco_bbox").arr.get(i).alias(name) for i, name in enumerate("xywh")
+    ).drop("coco_bbox")
 
 
 def prepare(

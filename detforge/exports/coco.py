@@ -11,8 +11,9 @@
   ``source``; LVIS-style ``neg_category_ids`` (verified absent) and
   ``not_exhaustive_category_ids`` (LVIS not-exhaustive, and verified-present classes
   without boxes on the image).
-- ``annotations``: ``id`` = ``object_id``, absolute ``bbox`` ``[x, y, w, h]`` (pixels,
-  rounded to 0.01), ``area`` (source pixels²; w·h where unknown), ``iscrowd`` (crowd
+- ``annotations``: ``id`` = ``object_id``, absolute ``bbox`` ``[x, y, w, h]`` (pixels: the
+  source's own box as written, unclipped; a box carried from a duplicate copy converted
+  and rounded to 0.01), ``area`` (source pixels²; w·h where unknown), ``iscrowd`` (crowd
   only: OpenImages group-of boxes keep ``iscrowd`` 0 and set ``is_group_of``).
 - ``label_spaces``: ``{source: [category ids]}`` the source annotates exhaustively on
   every image (Objects365, COCO). With an image's ``neg_category_ids`` this gives the
@@ -41,7 +42,9 @@ CHUNK = 50_000
 
 def coco_boxes(objects: pl.DataFrame, images: pl.DataFrame) -> pl.DataFrame:
     """``objects`` (of ``images``) with ``bbox`` replaced by absolute ``[x, y, w, h]``
-    (float64 list, rounded to 0.01 px: the float32 normalised boxes carry no more)."""
+    (float64 list): the source's own box where it describes the box on its image, as the
+    source wrote it; else converted from the normalised box, rounded to 0.01 px (the
+    float32 normalised boxes carry no more)."""
     return (
         to_coco_xywh(objects, images, decimals=2)
         .with_columns(pl.col("coco_bbox").arr.to_list().alias("bbox"))
@@ -57,11 +60,9 @@ def _annotation_records(objects: pl.DataFrame, images: pl.DataFrame) -> pl.DataF
         (pl.col("label") + 1).cast(pl.Int64).alias("category_id"),
         "bbox",
         pl.coalesce(
-            pl.col("area").cast(pl.Float64),
-            pl.col("bbox").list.get(2) * pl.col("bbox").list.get(3),
-        )
-        .round(2)
-        .alias("area"),
+            pl.col("area").cast(pl.Float64),  # the source's, or rescaled onto a kept copy
+            (pl.col("bbox").list.get(2) * pl.col("bbox").list.get(3)).round(2),
+        ).alias("area"),
         pl.col("is_crowd").fill_null(False).cast(pl.Int8).alias("iscrowd"),
         pl.col("is_group_of").fill_null(False).alias("is_group_of"),
         "source",
@@ -123,7 +124,17 @@ def _object_chunks(dataset: DetDataset, images: pl.DataFrame, rows: int) -> Iter
     image_id, object_id), ``rows`` input boxes at a time. Each chunk is a zero-copy slice
     filtered by one mask computed up front: a filter of the whole table would copy every
     box of the split at once, and a join or sort costs 5x the result's memory."""
-    columns = ["object_id", "image_id", "label", "bbox", "area", "is_crowd", "is_group_of"]
+    columns = [
+        "object_id",
+        "image_id",
+        "label",
+        "bbox",
+        "source_bbox",
+        "origin_image_id",
+        "area",
+        "is_crowd",
+        "is_group_of",
+    ]
     objects = dataset.objects.select(*columns, "source", "source_label")
     keep = objects.select(
         pl.col("label").is_not_null() & pl.col("image_id").is_in(images["image_id"].implode())

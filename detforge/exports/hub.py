@@ -98,7 +98,7 @@ def federated(dataset: DetDataset, images: pl.DataFrame) -> pl.DataFrame:
 def rows(dataset: DetDataset, split: str) -> pl.DataFrame:
     """One row per image of ``split`` with its boxes gathered into list columns."""
     images = dataset.images.filter(pl.col("split") == split).sort("image_id")
-    # the COCO export's boxes (pixels, rounded to 0.01), stored as float32
+    # the COCO export's pixel boxes (the source's own where they apply), stored as float32
     boxes = export_coco.coco_boxes(
         dataset.objects.filter(pl.col("label").is_not_null()).join(
             images.select("image_id"), on="image_id", how="semi"

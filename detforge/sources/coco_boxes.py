@@ -27,11 +27,14 @@ def from_coco_xywh(
 def to_coco_xywh(
     objects: pl.DataFrame, images: pl.DataFrame, decimals: int | None = None
 ) -> pl.DataFrame:
-    """``objects`` with a ``coco_bbox`` column: ``[x, y, w, h]`` in pixels of its image,
-    rounded to ``decimals`` when given.
+    """``objects`` with ``coco_bbox``: ``[x, y, w, h]`` in pixels of its image (float64), and
+    ``from_source``: whether that is the source's own box.
 
-    ``images`` needs ``image_id``, ``width`` and ``height`` (float64 math; an object whose
-    image is unknown or has no size gets a null box).
+    The source's own box (``source_bbox``: as written, unclipped) wherever it describes the
+    box on this image; a box without one, or carried from a duplicate copy (its
+    ``origin_image_id`` is another image), is its normalised ``bbox`` times the image's size,
+    rounded to ``decimals`` when given. ``images`` needs ``image_id``, ``width`` and
+    ``height``; an object whose image is unknown or has no size gets a null box.
     """
     sizes = images.select("image_id", pl.col("width").alias("_w"), pl.col("height").alias("_h"))
     boxes = schema.bbox_columns(objects).join(
@@ -49,6 +52,15 @@ def to_coco_xywh(
     xywh = [x1, y1, x2 - x1, y2 - y1]
     if decimals is not None:  # per coordinate, before packing: cheaper than a list.eval
         xywh = [v.round(decimals) for v in xywh]
-    coco = pl.when(known).then(pl.concat_arr(*xywh))  # 10x a concat_list → to_array
-    coco = coco.alias("coco_bbox")
-    return boxes.with_columns(coco).drop("x1", "y1", "x2", "y2", "_w", "_h")
+    converted = pl.concat_arr(*xywh)  # 10x a concat_list → to_array
+    own = pl.col("source_bbox").is_not_null() & (
+        pl.col("origin_image_id").is_null() | (pl.col("origin_image_id") == pl.col("image_id"))
+    )
+    return boxes.with_columns(
+        pl.when(known & own)
+        .then(pl.col("source_bbox"))
+        .when(known)
+        .then(converted)
+        .alias("coco_bbox"),
+        (known & own).alias("from_source"),
+    ).drop("x1", "y1", "x2", "y2", "_w", "_h")

@@ -176,3 +176,42 @@ def test_federated_fields_from_image_labels() -> None:
     hub = {r["image_id"]: r for r in hub_rows(dataset, "val").to_dicts()}
     assert hub[1]["neg_category_ids"] == [0] and hub[1]["not_exhaustive_category_ids"] == [1]
     assert hub[2]["neg_category_ids"] == [0] and hub[2]["not_exhaustive_category_ids"] == [1]
+
+
+def test_coco_export_writes_the_sources_own_pixel_boxes(shared_data: Path, tmp_path: Path) -> None:
+    """Each exported box is the source's box exactly as written (float64, unclipped), so
+    pycocotools on the export scores as on the source's file; a box carried from another
+    copy is converted from its normalised box."""
+    from detforge.schema import stable_id
+    from detforge.sources import coco
+
+    real = shared_data / "images/annotations/panopticapi_panoptic_coco_detection_format.json"
+    raw = json.loads(real.read_text())
+    size = {image["id"]: (image["width"], image["height"]) for image in raw["images"]}
+    first, second, third = raw["annotations"][:3]
+    first["bbox"] = [12.3456789, 7.654321, 100.1234567, 50.98765]  # finer than float32 keeps
+    second["bbox"] = [-4.4, 10.25, 60.0, 30.0]  # partly left of the image
+    w, h = size[third["image_id"]]
+    third["bbox"] = [w - 20.5, h - 10.25, 40.75, 30.5]  # partly beyond its right and bottom
+    path = tmp_path / "instances_val.json"
+    path.write_text(json.dumps(raw))
+    dataset = coco.read(path, "val", check_files=False)
+    objects = dataset.objects.with_columns(label=pl.lit(0, pl.Int32))
+    images, annotations = export_coco.split_frames(dataset.replace(objects=objects), "val")
+    want = {stable_id("coco", f"val/{a['id']}"): a["bbox"] for a in raw["annotations"]}
+    assert annotations.height == len(want)
+    assert all(
+        box == want[object_id]
+        for object_id, box in zip(annotations["id"], annotations["bbox"].to_list(), strict=True)
+    )
+    carried = objects.head(1).with_columns(origin_image_id=pl.lit(-1, pl.Int64))
+    [box] = export_coco.coco_boxes(carried, dataset.images)["bbox"].to_list()
+    [size] = (
+        dataset.images.filter(pl.col("image_id") == carried["image_id"][0])
+        .select("width", "height")
+        .rows()
+    )
+    x1, y1, x2, y2 = carried["bbox"][0].to_list()
+    assert box == pytest.approx(
+        [x1 * size[0], y1 * size[1], (x2 - x1) * size[0], (y2 - y1) * size[1]], abs=0.006
+    )
