@@ -22,6 +22,7 @@ import polars as pl
 
 from detforge import schema
 from detforge.builders.dedup import DedupConfig, attach_hashes
+from detforge.builders.dedup.hashing import Note
 from detforge.builders.dedup.images import dhash_distance, near_edges, nodes
 from detforge.builders.dedup.mih import hamming
 from detforge.dataset import DetDataset
@@ -220,6 +221,7 @@ def decontaminate(
     engine: str = "process",
     workers: int | None = None,
     cache_dir: Path | None = None,
+    note: Note | None = None,
 ) -> tuple[DetDataset, pl.DataFrame]:
     """Drop every train image that duplicates an evaluation image, or whose duplicate
     group has a member that does; returns the dataset and a :data:`REPORT` frame (one
@@ -234,6 +236,7 @@ def decontaminate(
         "workers": workers,
         "cache_dir": cache_dir,
         "read_files": config.matches_images,
+        "note": note,
     }
     hashed = attach_hashes(dataset.images, dataset.roots, **opts)
     held = {name: attach_hashes(h.images, h.roots, **opts) for name, h in sorted(holdouts.items())}

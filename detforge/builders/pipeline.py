@@ -167,12 +167,22 @@ def dedup_config(recipe: Recipe):
 
 
 def dedup_stage(
-    dataset: DetDataset, recipe: Recipe, engine: str, workers: int | None, cache_dir: Path
+    dataset: DetDataset,
+    recipe: Recipe,
+    engine: str,
+    workers: int | None,
+    cache_dir: Path,
+    note: Progress | None = None,
 ) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
     from detforge.builders.dedup import dedup
 
     kept, groups = dedup(
-        dataset, dedup_config(recipe), engine=engine, workers=workers, cache_dir=cache_dir
+        dataset,
+        dedup_config(recipe),
+        engine=engine,
+        workers=workers,
+        cache_dir=cache_dir,
+        note=note,
     )
     return kept, {"dup_groups": groups}
 
@@ -195,6 +205,7 @@ def decontaminate_stage(
     engine: str,
     workers: int | None,
     cache_dir: Path,
+    note: Progress | None = None,
 ) -> tuple[DetDataset, dict[str, pl.DataFrame]]:
     """Drop training images that duplicate an image of the dataset's own val/test splits or
     of a holdout eval set, comparing every member of the dedup stage's ``groups``."""
@@ -208,6 +219,7 @@ def decontaminate_stage(
         engine=engine,
         workers=workers,
         cache_dir=cache_dir,
+        note=note,
     )
     return clean, {"contamination": removed}
 
@@ -345,7 +357,9 @@ def _build(
         dedup_cfg,
         ["detforge.builders.dedup"],
         [splitted.key],
-        lambda: dedup_stage(splitted.dataset, recipe, engine, workers, out / ".cache" / "dedup"),
+        lambda: dedup_stage(
+            splitted.dataset, recipe, engine, workers, out / ".cache" / "dedup", note
+        ),
     )
     decont_cfg = {
         "dedup": dedup_cfg,
@@ -366,6 +380,7 @@ def _build(
             engine,
             workers,
             out / ".cache" / "dedup",
+            note,
         ),
     )
     validate_stage(clean.dataset)

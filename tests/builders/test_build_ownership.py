@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import polars as pl
+
 from detforge.builders.pipeline import PAUSE_ENV, build
 from detforge.builders.recipe import load_recipe
 from detforge.lock import LOCK_NAME
@@ -173,6 +175,21 @@ def test_a_damaged_stage_cache_is_rebuilt_with_a_note(tiny_root, tiny_build, tmp
     assert "stage dedup: its cache" in notes[0] and "images.parquet changed size" in notes[0]
     assert "stage decontaminate: its cache" in notes[1]
     assert "objects.parquet does not match its checksum); rebuilding it" in notes[1]
+    assert output_hashes(out) == output_hashes(tiny_build)
+
+
+def test_a_damaged_image_hash_cache_is_hashed_again_with_a_note(tiny_root, tiny_build, tmp_path):
+    out = copy_build(tiny_build, tmp_path / "out")
+    cache = out / ".cache" / "dedup" / "image_hashes.parquet"
+    cache.write_bytes(cache.read_bytes()[:100])
+    for stage in out.glob(".stages/dedup-*"):  # so that dedup runs and reads the cache
+        shutil.rmtree(stage)
+    done = run_cli(*tiny_build_args(tiny_root, out))
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "image_hashes.parquet: unreadable" in notes[0], done.stderr
+    assert "hashing the images again" in notes[0]
+    assert pl.read_parquet(cache).height > 0  # rewritten whole
     assert output_hashes(out) == output_hashes(tiny_build)
 
 

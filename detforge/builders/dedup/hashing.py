@@ -6,7 +6,7 @@ when some file has to be read.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -42,12 +42,20 @@ def _stat(paths: list[str]) -> pl.DataFrame:
     return pl.DataFrame({"path": paths, "size": sizes, "mtime_ns": mtimes}, schema=_CACHE_KEY)
 
 
-def _read_cache(cache_dir: Path | None) -> pl.DataFrame:
+Note = Callable[[str], None]
+
+
+def _read_cache(cache_dir: Path | None, note: Note | None) -> pl.DataFrame:
     file = cache_dir / CACHE_FILE if cache_dir else None
     empty = pl.DataFrame(schema={**_CACHE_KEY, **HASHES})
     if file is None or not file.is_file():
         return empty
-    cached = pl.read_parquet(file)
+    try:
+        cached = pl.read_parquet(file)
+    except (OSError, pl.exceptions.PolarsError) as error:  # damaged on disk: hash again
+        if note is not None:
+            note(f"{file}: unreadable ({str(error).splitlines()[0]}); hashing the images again")
+        return empty
     # a cache written before a hash was added is re-hashed, not half used
     return cached if cached.schema == empty.schema else empty
 
@@ -58,6 +66,7 @@ def hash_images(
     engine: str = "process",
     workers: int | None = None,
     cache_dir: Path | None = None,
+    note: Note | None = None,
 ) -> pl.DataFrame:
     """SHA-256, pHash (UInt64), gradient hash (2 x UInt64) and size of every image file,
     in the order given.
@@ -65,14 +74,15 @@ def hash_images(
     Columns: ``path, sha256, phash, dhash, width, height, error, bytes`` (file size). A file that cannot be
     read or decoded gets nulls and a one-line ``error``; it is never dropped.
     With ``cache_dir``, results are cached in ``image_hashes.parquet`` keyed by
-    ``(path, size, mtime_ns)`` so a rebuild does not re-read unchanged files.
+    ``(path, size, mtime_ns)`` so a rebuild does not re-read unchanged files; a damaged
+    cache is hashed again and rewritten, with a ``note``.
     """
     from detforge.builders.dedup.engines import run_batches
 
     wanted = pl.DataFrame({"path": [str(p) for p in paths]}, schema={"path": pl.String})
     unique = wanted.unique("path", maintain_order=True)
     stats = _stat(unique["path"].to_list())
-    cache = _read_cache(cache_dir)
+    cache = _read_cache(cache_dir, note)
     found = stats.join(cache, on=list(_CACHE_KEY), how="inner").filter(pl.col("error").is_null())
     todo = stats.join(found.select("path"), on="path", how="anti")
     if todo.height:  # only then load OpenCV (see .phash)
@@ -119,6 +129,7 @@ def attach_hashes(
     workers: int | None = None,
     cache_dir: Path | None = None,
     read_files: bool = True,
+    note: Note | None = None,
 ) -> pl.DataFrame:
     """``images`` with ``sha256``/``phash``/``dhash`` filled where null, plus ``file_width``,
     ``file_height`` (the file's own size), ``file_size`` (bytes) and ``hash_error`` (null
@@ -136,6 +147,7 @@ def attach_hashes(
         engine=engine,
         workers=workers,
         cache_dir=cache_dir,
+        note=note,
     )
     fresh = todo.with_columns(
         sha256=hashes["sha256"],

@@ -10,7 +10,7 @@ from detforge import schema
 from detforge.builders.dedup.boxes import merge_boxes
 from detforge.builders.dedup.carry import carry_image_labels, carry_objects, moves
 from detforge.builders.dedup.config import DedupConfig
-from detforge.builders.dedup.hashing import attach_hashes
+from detforge.builders.dedup.hashing import Note, attach_hashes
 from detforge.builders.dedup.images import describe, plan_groups
 from detforge.dataset import DetDataset
 
@@ -46,8 +46,10 @@ def dedup(
     engine: str = "process",
     workers: int | None = None,
     cache_dir: Path | None = None,
+    note: Note | None = None,
 ) -> tuple[DetDataset, pl.DataFrame]:
-    """Deduplicate images and boxes of a dataset in unified labels.
+    """Deduplicate images and boxes of a dataset in unified labels (``note``: remarks such
+    as a damaged hash cache being rebuilt).
 
     Returns the new dataset (``images.sha256``/``phash`` filled on every hashed
     image, ``dup_group`` set on kept copies, removed copies gone, carried boxes
@@ -62,6 +64,7 @@ def dedup(
         workers=workers,
         cache_dir=cache_dir,
         read_files=config.matches_images,
+        note=note,
     )
     plan, search = plan_groups(hashed, config, engine=engine, workers=workers)
     moved = moves(plan, hashed)
