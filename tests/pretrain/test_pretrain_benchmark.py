@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.optim import scheduler as mmengine_schedulers
 from typer.testing import CliRunner
 
 from detforge.cli import app
@@ -128,6 +130,33 @@ def test_an_explicit_lr_is_used_as_given(detector, tiny_benchmark_data, tmp_path
     assert learning_rate(detector, 2, 1, lr=0.005).describe() == (
         f"{TEMPLATE_TRAINING[detector][0]} lr 0.005 (set with --lr)"
     )
+
+
+@pytest.mark.parametrize("iters", [10, 15])
+def test_a_short_run_warms_up_to_the_full_learning_rate(iters, tiny_benchmark_data, tmp_path):
+    """mmengine's LinearLR ramps over end - 1 steps: a warm-up ending at 1 kept a thousandth
+    of the learning rate for the whole run."""
+    d = tiny_benchmark_data
+    config = write_config(
+        DataSpec(d["downstream_train"], d["downstream_val"], d["downstream_images"], ("a", "b")),
+        TrainSpec("faster_rcnn_r50_fpn", iters, lr=0.02),
+        tmp_path,
+    )
+    cfg = Config.fromfile(str(config))
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    schedulers = [
+        getattr(mmengine_schedulers, s.pop("type"))(optimizer, **s) for s in cfg.param_scheduler
+    ]
+    rates = []
+    for _ in range(iters):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    first_drop = round(iters * 8 / 12)  # the template's milestones: epochs 8 and 11 of 12
+    assert rates[0] == pytest.approx(0.02 * 0.001)  # the template's start factor
+    assert rates[1:first_drop] == pytest.approx([0.02] * (first_drop - 1))
+    assert rates[first_drop] == pytest.approx(0.002)
 
 
 def test_a_downstream_val_the_build_was_not_decontaminated_against(tiny_benchmark_data, tmp_path):

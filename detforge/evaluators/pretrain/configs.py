@@ -7,8 +7,8 @@ Training defaults are the template's: its optimizer and learning rate, scaled li
 with the total batch (images per GPU x GPUs) against the batch the template was tuned
 for, by mmengine's own ``auto_scale_lr`` (``enable=True``, the template's
 ``base_batch_size``); ``lr`` set explicitly replaces that. The schedule keeps the
-template's shape on an iteration budget: its warm-up (capped at a tenth of a short run)
-and its step milestones at the same fractions of the run.
+template's shape on an iteration budget: its warm-up (capped at a tenth of a short run,
+two iterations at least) and its step milestones at the same fractions of the run.
 """
 
 from __future__ import annotations
@@ -110,7 +110,9 @@ def _schedule(template: list[dict], iters: int) -> list[dict]:
     for scheduler in template:
         kind = scheduler["type"]
         if kind == "LinearLR" and not scheduler.get("by_epoch", True):
-            end = max(1, min(int(scheduler["end"]), iters // 10))
+            # mmengine's LinearLR ramps over end - 1 steps: end 1 would hold the start factor
+            # (a thousandth of the lr) for the whole run
+            end = max(2, min(int(scheduler["end"]), iters // 10))
             schedule.append(dict(scheduler, begin=0, end=end))
         elif kind == "MultiStepLR":
             span = scheduler["end"]  # epochs (or iterations) the milestones are out of
