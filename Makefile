@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
-	bash scripts/demo.sh $(DEMO_OUT)
+	DETFORGE=$(VENV)/bin/detforge bash scripts/demo.sh $(DEMO_OUT)
 
 test: setup
 	$(VENV)/bin/ruff check .

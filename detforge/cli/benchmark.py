@@ -50,9 +50,12 @@ def _print_summary(run: Path) -> None:
             cell(row["AP_gain"], signed=True),
         )
     console.print(table)
-    for warning in json.loads((run / "summary.json").read_text())["warnings"]:
+    written = json.loads((run / "summary.json").read_text())
+    for warning in written["warnings"]:
         console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
     console.print(f"written: {run / 'summary.md'}, {run / 'summary.json'}")
+    for step, path in written.get("predictions", {}).items():
+        console.print(f"predictions of {step}: {path}", highlight=False)
 
 
 @benchmark_app.command("pretrain")
@@ -94,12 +97,24 @@ def pretrain(
         help="Run although --downstream-val is not among the eval sets the build was "
         "decontaminated against (the summary carries a warning).",
     ),
+    score_threshold: float | None = typer.Option(
+        None,
+        help="Lowest score a detection on the val set keeps (default: the detector "
+        "template's, 0.05; mmdet's LVIS configs use 0.0001). Deformable DETR keeps its top "
+        "100 per image instead.",
+    ),
 ) -> None:
     """Run stage 1, then stage 2 with and without it at every fraction; print the AP table.
 
     Configs are written from the templates mmdet ships, into the run directory; a rerun
     with the same options resumes (finished steps are skipped, an interrupted one
     continues from its last checkpoint).
+
+    Every stage-2 step saves its detections on --downstream-val as a COCO results JSON,
+    RUN/finetune/<p>pct/<scratch|pretrained>/predictions.json (ids as in that file), with
+    predictions.meta.json beside it: `detforge evaluate --gt VAL -p FILE` scores them, and
+    when VAL is the build's own split (OUT/coco/val.json), `detforge evaluate OUT -p FILE`
+    scores them per source with the COCO, LVIS and federated protocols.
     """
     from detforge.evaluators.pretrain import BenchmarkPlan, run_benchmark
 
@@ -122,6 +137,7 @@ def pretrain(
         device=device,
         gpus=gpus,
         allow_contaminated_val=allow_contaminated_val,
+        score_threshold=score_threshold,
     )
     run_benchmark(plan, run, log=console.print)
     _print_summary(run)

@@ -102,8 +102,9 @@ def evaluate(
         "--category-ids",
         help="How a build's results number category_id: coco = the build's COCO export "
         "(unified id + 1, what a detector trained on OUT/coco writes); unified = the unified "
-        "id (the Hub layout's ClassLabel); auto = whichever of the two the ids fit, refused "
-        "when they fit several id spaces.",
+        "id (the Hub layout's ClassLabel); auto = what the predictions' NAME.meta.json "
+        "declares (detforge benchmark writes one), else whichever of the two the ids fit, "
+        "refused when they fit several id spaces.",
     ),
     frequency: str = typer.Option(
         "lvis",

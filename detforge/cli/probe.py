@@ -158,4 +158,48 @@ def run(
     console.print(table)
     for reason in results.get("skipped", []):
         console.print(f"skipped: {reason}")
+    for warning in results.get("warnings", []):
+        console.print(f"[bold yellow]warning[/]: {warning}", highlight=False)
     console.print(f"report: {out / 'report.md'}")
+
+
+@probe_app.command("tiny-model")
+def tiny_model(
+    out: Path = typer.Option(..., "--out", help="Model directory to write (replaced whole)."),
+    kind: str = typer.Option(
+        "clip", help="clip, siglip (dual encoders), blip (ITM), vilt or llava (generative)."
+    ),
+    seed: int = typer.Option(
+        1,
+        help="Seed of the random weights (1: not the seed-0 draw `probe run --seed 0` makes "
+        "for its random-init control, which would then equal the model).",
+    ),
+) -> None:
+    """Write a tiny vision-language model with random weights, built offline from a config.
+
+    It loads back like any local model (`detforge probe run --model DIR`): a way to try the
+    probe suite, or a pipeline, with no download. Its weights are random, and its config
+    says so: `probe run` then warns that its numbers show the mechanics, not a model.
+    """
+    from detforge.outputs import replace_folder
+    from detforge.probes.synthetic import TINY_KINDS
+    from detforge.probes.synthetic import tiny_model as write_tiny_model
+
+    if kind not in TINY_KINDS:
+        raise typer.BadParameter(
+            f"{kind!r}: choose one of {', '.join(TINY_KINDS)}", param_hint="--kind"
+        )
+    hold_output(out, "probe tiny-model", beside=True)  # one writer; the folder is replaced whole
+    from transformers.utils import logging as transformers_logging
+
+    # its notes on a missing torchvision and its shard-writing bar say nothing to this user
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    with replace_folder(out, key=f"tiny-model:{kind}:seed{seed}", what="tiny model") as tmp:
+        write_tiny_model(kind, tmp, seed=seed, chat_template=kind == "llava")
+    console.print(
+        f"wrote a tiny {kind} model with RANDOM weights (seed {seed}) to {out}: "
+        f"`detforge probe run --model {out}` loads it; its numbers show how the suite runs, "
+        "not what a trained model knows",
+        highlight=False,
+    )

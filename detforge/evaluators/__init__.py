@@ -26,6 +26,7 @@ from detforge.evaluators import federated
 from detforge.evaluators.detection import PROTOCOLS, evaluate_protocol, prepare
 from detforge.evaluators.groundtruth import DEFAULT_PROTOCOL, read_ground_truth
 from detforge.evaluators.predictions import box_counts, load_predictions, read_predictions
+from detforge.evaluators.provenance import declared_scheme, meta_path, read_meta
 from detforge.evaluators.results import SCHEMA_VERSION, EvalResult, to_json, write
 
 __all__ = [
@@ -34,7 +35,9 @@ __all__ = [
     "EvalResult",
     "evaluate",
     "evaluate_file",
+    "declared_scheme",
     "load_predictions",
+    "read_meta",
     "source_mapping",
     "to_json",
     "write",
@@ -100,7 +103,8 @@ def evaluate(
     ``protocols``: any of :data:`PROTOCOLS`. ``mapping``: ``source_label -> label`` rows
     when the predictions carry a source's labels (see :func:`source_mapping`).
     ``category_ids``: ``coco`` (the COCO export's ids, unified id + 1), ``unified``, or
-    ``auto`` (the only one the file's ids fit; ids that fit several are refused).
+    ``auto`` (what the file's ``.meta.json`` declares, else the only one the file's ids
+    fit; ids that fit several are refused).
     ``frequency``: how APr/APc/APf bin classes (:data:`federated.FREQUENCY_BINS`).
     ``matches``: also compute per-detection TP/FP rows at IoU 0.5.
     ``step`` is called with a short description before each evaluation pass.
@@ -123,6 +127,7 @@ def evaluate(
         mapping=mapping,
         category_ids=category_ids,
         source_spaces=source_spaces(dataset),
+        taxonomy_fingerprint=dataset.meta.get("taxonomy_fingerprint"),
     )
     data = prepare(dataset, split, dets, bins)
     counts = {
@@ -158,6 +163,9 @@ def evaluate(
         results[name] = result
     no_train = frequency == "train-counts" and bins["train_images"].is_null().all()
     notes = []
+    about = read_meta(predictions)
+    if about and about.get("model"):
+        notes.append(f"predictions of {about['model']} ({meta_path(predictions).name})")
     if data.converted_boxes:
         notes.append(
             f"{data.converted_boxes} ground-truth box(es) have no source box (a build made "
@@ -167,6 +175,7 @@ def evaluate(
     return EvalResult(
         split=split,
         predictions=Path(predictions).name,
+        predictions_path=str(Path(predictions).absolute()),
         counts=counts,
         frequency_from=(
             f"{frequency}: categories.frequency (no train split to count)"

@@ -11,9 +11,10 @@ Two formats are read:
 ``image_id`` is the dataset's int64 ``image_id``. A ``label`` is a unified class id; a
 ``category_id`` is read in one of :data:`CATEGORY_ID_SCHEMES`: the build's COCO export id
 (unified id + 1, COCO ids start at 1, so a detector trained on ``OUT/coco`` is scored as
-it is) or the unified id. ``auto`` takes the one scheme the file's ids fit and refuses a
-file whose ids fit several (or a source's own ids too): guessing would score every
-detection against another class. With a taxonomy mapping either column holds a source's
+it is) or the unified id. ``auto`` takes the numbering the file's ``NAME.meta.json``
+declares (:mod:`detforge.evaluators.provenance`; ``detforge benchmark`` writes one), else
+the one scheme the file's ids fit, and refuses a file whose ids fit several (or a source's
+own ids too): guessing would score every detection against another class. With a taxonomy mapping either column holds a source's
 own labels instead. Every problem is reported with a count and examples; no detection
 is dropped silently. Boxes partly or wholly outside their image are kept and scored as
 pycocotools scores them (see :func:`box_counts`).
@@ -27,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from detforge.errors import InputError
+from detforge.evaluators.provenance import declared_scheme
 
 #: columns of a loaded prediction frame (boxes in absolute pixels, COCO xywh)
 COLUMNS = ("pred_index", "image_id", "label", "score", "x", "y", "w", "h")
@@ -211,12 +213,14 @@ def read_predictions(
     mapping: pl.DataFrame | None = None,
     category_ids: str = "auto",
     source_spaces: dict[str, pl.Series] | None = None,
+    taxonomy_fingerprint: str | None = None,
 ) -> tuple[pl.DataFrame, str]:
     """:func:`load_predictions`, and how the class column was read: ``label``, a scheme
     of :data:`CATEGORY_ID_SCHEMES`, or ``source:<name>`` with a mapping.
 
     ``source_spaces``: the sources' own integer class ids (``{source: ids}``); with
-    ``category_ids="auto"`` a file whose ids fit one of them as well is refused.
+    ``category_ids="auto"`` a file whose ids fit one of them as well is refused, unless
+    its meta file declares the numbering (for the taxonomy of ``taxonomy_fingerprint``).
     """
     path = Path(path)
     if category_ids not in CATEGORY_ID_SCHEMES:
@@ -273,7 +277,9 @@ def read_predictions(
         if field == "category_id":
             scheme = category_ids
             if scheme == "auto":
-                scheme = resolve_scheme(path, frame["_class"], valid, source_spaces or {})
+                scheme = declared_scheme(path, taxonomy_fingerprint) or resolve_scheme(
+                    path, frame["_class"], valid, source_spaces or {}
+                )
         offset = CATEGORY_ID_OFFSET if scheme == "coco" else 0
         frame = frame.with_columns(
             (pl.col("_class").cast(pl.Int64, strict=False) - offset).alias("label")

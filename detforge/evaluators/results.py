@@ -4,6 +4,7 @@
 
     {"schema_version": 2, "ground_truth": "split 'val' of the dataset" | "FILE (coco)",
      "split": "val" | null, "predictions": "preds.json", "category_ids": "coco",
+     "predictions_path": "/abs/preds.json",
      "counts": {"images": .., "boxes": .., "detections": .., "detections_outside_image": ..,
                 "detections_zero_size": ..},
      "frequency_from": "lvis: ..." | "train-counts: ...", "notes": [..],
@@ -52,6 +53,7 @@ class EvalResult:
     ground_truth: str = ""
     category_ids: str = ""  # how the predictions' class column was read
     notes: tuple[str, ...] = ()
+    predictions_path: str = ""  # where the predictions file was (absolute)
 
     def metrics(self, protocol: str) -> dict[str, float | None]:
         """Overall numbers of one protocol."""
@@ -85,6 +87,7 @@ def to_json(result: EvalResult) -> dict:
         "ground_truth": result.ground_truth,
         "split": result.split,
         "predictions": result.predictions,
+        "predictions_path": result.predictions_path,
         "category_ids": result.category_ids,
         "counts": result.counts,
         "frequency_from": result.frequency_from,

@@ -133,8 +133,16 @@ def build_browse_dataset(
 
     pred_rows, eval_splits = None, []
     if predictions is not None:
+        from detforge.evaluators import read_meta
+
         say("reading predictions")
-        pred_rows = preds.prediction_frame(Path(predictions), dataset, kept, split)
+        # the numbering the evaluation read the file with, when it is one of a build's
+        scheme = (eval_info or {}).get("category_ids")
+        scheme = scheme if scheme in ("coco", "unified") else None
+        pred_rows = preds.prediction_frame(Path(predictions), dataset, kept, split, scheme)
+        about = read_meta(predictions)
+        if about and about.get("model"):
+            notes.append(f"predictions of {about['model']}")
         # detections are scored on every image of the split(s) they were made for
         predicted = kept.filter(pl.col("image_id").is_in(pred_rows["image_id"].implode()))
         eval_splits = [split] if split else sorted(predicted["split"].unique().to_list())

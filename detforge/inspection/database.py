@@ -165,6 +165,9 @@ def load_fiftyone() -> ModuleType:
         check_uri(uri)
     else:
         mongod_path()
+        # FiftyOne's own mongod is the one the [fiftyone] extra ships (MongoDB 6.0); FiftyOne
+        # calls it its oldest supported version on every start, a notice no user can act on
+        os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     try:
         import fiftyone as fo
 

@@ -21,17 +21,28 @@ PROBE_COLUMNS = ("item_id", "task", "image_id", "object_ids", "caption", "foil",
 
 
 def prediction_frame(
-    path: Path, dataset: DetDataset, images: pl.DataFrame, split: str | None
+    path: Path,
+    dataset: DetDataset,
+    images: pl.DataFrame,
+    split: str | None,
+    category_ids: str | None = None,
 ) -> pl.DataFrame:
     """``image_id, pred_index, label (name), confidence, box`` (relative ``[x, y, w, h]``).
 
     ``images``: the browsed images (``image_id, width, height``). Reads COCO results JSON
     or parquet through :func:`detforge.evaluators.load_predictions`, which names every
-    bad record (an image id the split does not hold included).
+    bad record (an image id the split does not hold included). ``category_ids``: how the
+    file numbers classes (``coco`` / ``unified``; None: what its ``.meta.json`` declares,
+    else the build's COCO export ids).
     """
-    from detforge.evaluators import load_predictions
+    from detforge.evaluators import declared_scheme, load_predictions
 
-    dets = load_predictions(path, images, dataset.categories["id"], split=split or "(all splits)")
+    fingerprint = dataset.meta.get("taxonomy_fingerprint")
+    scheme = category_ids or declared_scheme(path, fingerprint) or "coco"
+    where = split or "(all splits)"
+    dets = load_predictions(
+        path, images, dataset.categories["id"], split=where, category_ids=scheme
+    )
     names = dataset.categories.select(pl.col("id").alias("label"), pl.col("name"))
     size = images.select("image_id", W=pl.col("width").cast(pl.Float64), H="height")
     return (
@@ -84,7 +95,11 @@ def read_eval_dir(eval_dir: Path) -> tuple[dict, pl.DataFrame]:
 
 
 def find_eval_predictions(eval_dir: Path, info: dict) -> Path:
-    """The predictions file an evaluation scored (``eval.json`` keeps only its name)."""
+    """The predictions file an evaluation scored: where ``eval.json`` says it was, else a
+    file of its name beside the evaluation (or in its parent folder, or here)."""
+    recorded = info.get("predictions_path")
+    if recorded and Path(recorded).is_file():
+        return Path(recorded)
     name = info.get("predictions")
     if name:
         for folder in (Path(eval_dir), Path(eval_dir).parent, Path.cwd()):

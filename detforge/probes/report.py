@@ -91,6 +91,7 @@ def markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         INTRO,
         "",
+        *(f"**Warning**: {warning}.\n" for warning in results.get("warnings", [])),
     ]
     if "zeroshot" in plots:
         lines += [f"![zero-shot accuracy]({plots['zeroshot']})", ""]

@@ -194,6 +194,12 @@ def run_probes(
     views = {t: metrics.task_view(items, t, position, seeds) for t in chosen}
     results: dict[str, Any] = {
         "schema": "detforge-probe-results",
+        "warnings": [
+            f"{m}: its weights are random (a tiny model from `detforge probe tiny-model`): "
+            "the numbers show how the probe suite runs, not what a trained model knows"
+            for m, info in infos.items()
+            if info.random_weights
+        ],
         "version": RESULTS_VERSION,
         "probeset": {
             "path": str(probes_dir),

@@ -167,11 +167,21 @@ def _bert_vocab() -> list[str]:
     return [*words, *letters, ".", ",", "+", "-", "'", *("##" + c for c in letters)]
 
 
+#: the kinds :func:`tiny_model` writes
+TINY_KINDS = ("clip", "siglip", "blip", "vilt", "llava")
+
+
 def tiny_model(kind: str, path: str | Path, *, seed: int = 0, chat_template: bool = False) -> Path:
     """Write a random-init tiny ``clip``, ``siglip``, ``blip``, ``vilt`` or ``llava`` model +
-    processor to ``path`` (``chat_template``: give the LLaVA processor one)."""
+    processor to ``path`` (``chat_template``: give the LLaVA processor one).
+
+    Its config says its weights are random (:data:`~detforge.probes.adapters.RANDOM_WEIGHTS`),
+    so ``detforge probe run`` says so beside its numbers.
+    """
     import torch
     import transformers as tf
+
+    from detforge.probes.adapters import RANDOM_WEIGHTS
 
     torch.manual_seed(seed)
     path = Path(path)
@@ -284,7 +294,8 @@ def tiny_model(kind: str, path: str | Path, *, seed: int = 0, chat_template: boo
             chat_template=CHAT_TEMPLATE if chat_template else None,
         )
     else:
-        raise ValueError(f"unknown tiny model kind {kind!r}: clip, siglip, blip, vilt or llava")
+        raise ValueError(f"unknown tiny model kind {kind!r}: {', '.join(TINY_KINDS)}")
+    setattr(model.config, RANDOM_WEIGHTS, True)
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path

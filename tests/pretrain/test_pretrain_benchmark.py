@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from mmengine.config import Config
+from mmengine.optim import scheduler as mmengine_schedulers
 from typer.testing import CliRunner
 
 from detforge.cli import app
@@ -18,6 +20,7 @@ from detforge.evaluators.pretrain.configs import (
     learning_rate,
     write_config,
 )
+from detforge.evaluators.provenance import read_meta
 
 
 def _args(d, run, *extra):
@@ -52,6 +55,7 @@ def test_both_stages_baseline_summary_and_resume(tiny_benchmark_data, tmp_path):
     assert "Scaling the original LR by 0.125" in (run / "pretrain/step.log").read_text()
     assert summary["learning_rate"]["lr"] == pytest.approx(0.0025)
     assert summary["warnings"] == []
+    _check_predictions(tiny_benchmark_data, run, summary, tmp_path)
 
     # an interrupted step (no metrics.json yet) is redone from its checkpoint; the rest skipped
     (run / "finetune/100pct/pretrained/metrics.json").unlink()
@@ -63,6 +67,44 @@ def test_both_stages_baseline_summary_and_resume(tiny_benchmark_data, tmp_path):
 
     resummarised = CliRunner().invoke(app, ["benchmark", "summarize", str(run)])
     assert resummarised.exit_code == 0 and "100 %" in resummarised.output
+
+
+def _check_predictions(d, run, summary, tmp_path):
+    """Each stage-2 step saved its detections on the val set, numbered as that file; scored
+    on the file they reproduce the step's AP, and on the build no flag is needed."""
+    val = json.loads(d["downstream_val"].read_text())
+    steps = [f"{p}pct/{k}" for p in (50, 100) for k in ("scratch", "pretrained")]
+    assert sorted(summary["predictions"]) == sorted(steps)
+    for step in steps:
+        path = run / "finetune" / step / "predictions.json"
+        assert summary["predictions"][step] == str(path)
+        detections = json.loads(path.read_text())
+        assert detections, step  # two classes: their scores pass the template's 0.05
+        assert {p["image_id"] for p in detections} <= {i["id"] for i in val["images"]}
+        assert {p["category_id"] for p in detections} <= {c["id"] for c in val["categories"]}
+        meta = read_meta(path)
+        assert meta["detections"] == len(detections) and meta["category_ids"] == "coco"
+        assert meta["ground_truth"] == str(d["downstream_val"]) and step in meta["model"]
+        scored = CliRunner().invoke(
+            app, ["evaluate", "--gt", str(d["downstream_val"]), "-p", str(path),
+                  "--out", str(tmp_path / "gt" / step)],
+        )  # fmt: skip
+        assert scored.exit_code == 0, scored.output
+        ap = json.loads((tmp_path / "gt" / step / "eval.json").read_text())["protocols"]
+        step_ap = json.loads((path.parent / "metrics.json").read_text())["metrics"]
+        # mmdet's CocoMetric rounds its AP to 3 decimals
+        assert ap["coco"]["metrics"]["AP"] == pytest.approx(step_ap["coco/bbox_mAP"], abs=5e-4)
+    on_build = tmp_path / "on-build"
+    path = run / "finetune/100pct/pretrained/predictions.json"
+    scored = CliRunner().invoke(
+        app, ["evaluate", str(d["build_dir"]), "-p", str(path), "--out", str(on_build)]
+    )
+    assert scored.exit_code == 0, scored.output
+    doc = json.loads((on_build / "eval.json").read_text())
+    assert doc["category_ids"] == "coco"
+    assert doc["counts"]["detections"] == read_meta(path)["detections"]
+    assert set(doc["protocols"]) == {"coco", "lvis", "federated"}
+    assert any("benchmark step 100pct/pretrained" in note for note in doc["notes"])
 
 
 def test_rerun_with_other_options_is_refused(tiny_benchmark_data, tmp_path):
@@ -128,6 +170,33 @@ def test_an_explicit_lr_is_used_as_given(detector, tiny_benchmark_data, tmp_path
     assert learning_rate(detector, 2, 1, lr=0.005).describe() == (
         f"{TEMPLATE_TRAINING[detector][0]} lr 0.005 (set with --lr)"
     )
+
+
+@pytest.mark.parametrize("iters", [10, 15])
+def test_a_short_run_warms_up_to_the_full_learning_rate(iters, tiny_benchmark_data, tmp_path):
+    """mmengine's LinearLR ramps over end - 1 steps: a warm-up ending at 1 kept a thousandth
+    of the learning rate for the whole run."""
+    d = tiny_benchmark_data
+    config = write_config(
+        DataSpec(d["downstream_train"], d["downstream_val"], d["downstream_images"], ("a", "b")),
+        TrainSpec("faster_rcnn_r50_fpn", iters, lr=0.02),
+        tmp_path,
+    )
+    cfg = Config.fromfile(str(config))
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.02)
+    schedulers = [
+        getattr(mmengine_schedulers, s.pop("type"))(optimizer, **s) for s in cfg.param_scheduler
+    ]
+    rates = []
+    for _ in range(iters):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    first_drop = round(iters * 8 / 12)  # the template's milestones: epochs 8 and 11 of 12
+    assert rates[0] == pytest.approx(0.02 * 0.001)  # the template's start factor
+    assert rates[1:first_drop] == pytest.approx([0.02] * (first_drop - 1))
+    assert rates[first_drop] == pytest.approx(0.002)
 
 
 def test_a_downstream_val_the_build_was_not_decontaminated_against(tiny_benchmark_data, tmp_path):

@@ -57,6 +57,8 @@ def test_four_model_kinds_end_to_end(tiny, shapes, tmp_path):
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["schema"] == "detforge-probe-results" and results["version"] == 2
     assert results["settings"]["probe_seeds"] == [0, 1, 2]
+    # tiny models say their weights are random: the run says its numbers are not a model's
+    assert [w.split(": ")[0] for w in results["warnings"]] == [str(tiny[k]) for k in kinds]
     assert [(e["model"], e["init"]) for e in results["models"]] == [
         (str(tiny[k]), init) for k in kinds for init in ("pretrained", "random")
     ]

@@ -9,6 +9,11 @@ RUN/finetune/<p>pct/scratch/      stage 2 without pre-training (the baseline)
 RUN/finetune/<p>pct/pretrained/   stage 2 from stage 1's checkpoint
 RUN/summary.{json,md}             AP per fraction, with and without pre-training, and the gain
 ```
+
+Each stage-2 step also saves its detections on the downstream val set:
+``<step>/predictions.json`` (COCO results, ids as in that file) and
+``<step>/predictions.meta.json`` (what made them, how they are numbered), for
+``detforge evaluate`` and ``detforge browse`` (:mod:`.predictions`).
 """
 
 from __future__ import annotations
@@ -27,8 +32,20 @@ from detforge.atomic import write_text
 from detforge.dataset import DetDataset
 from detforge.errors import DetforgeError
 from detforge.evaluators.pretrain import data
-from detforge.evaluators.pretrain.configs import DataSpec, TrainSpec, learning_rate, write_config
-from detforge.evaluators.pretrain.holdout import check_downstream_val, contamination_warning
+from detforge.evaluators.pretrain.configs import (
+    DataSpec,
+    TrainSpec,
+    check_score_threshold,
+    learning_rate,
+    write_config,
+)
+from detforge.evaluators.pretrain.holdout import (
+    check_downstream_val,
+    contamination_warning,
+    file_sha256,
+)
+from detforge.evaluators.pretrain.predictions import PREDICTIONS, numbering
+from detforge.evaluators.provenance import meta_path
 from detforge.extras import require
 
 METRICS = {"AP": "coco/bbox_mAP", "AP50": "coco/bbox_mAP_50", "AP75": "coco/bbox_mAP_75"}
@@ -56,6 +73,7 @@ class BenchmarkPlan:
     device: str = "auto"
     gpus: int = 1
     allow_contaminated_val: bool = False
+    score_threshold: float | None = None  # None: the detector template's
 
     def to_json(self) -> dict:
         return {
@@ -70,6 +88,7 @@ class Step:
     work_dir: Path
     data: DataSpec
     train: TrainSpec
+    predictions: dict | None = None  # what its predictions.meta.json says (steps that test)
 
     @property
     def done(self) -> bool:
@@ -124,6 +143,7 @@ def plan_steps(plan: BenchmarkPlan, run_dir: Path) -> list[Step]:
         image_scale=tuple(plan.image_scale),
         seed=plan.seed,
         launcher="pytorch" if plan.gpus > 1 else "none",
+        score_threshold=plan.score_threshold,
     )
     pretrain = Step(
         "pretrain",
@@ -133,6 +153,7 @@ def plan_steps(plan: BenchmarkPlan, run_dir: Path) -> list[Step]:
     )
     downstream = data.load_coco(plan.downstream_train)
     classes = data.class_names(downstream)
+    about = _predictions_about(plan, build)
     steps = [pretrain]
     for percent in plan.fractions:
         name = _fraction_name(percent)
@@ -143,8 +164,42 @@ def plan_steps(plan: BenchmarkPlan, run_dir: Path) -> list[Step]:
         for kind in ("scratch", "pretrained"):
             load_from = run_dir / "pretrain" / "final.pth" if kind == "pretrained" else None
             train = TrainSpec(iters=plan.finetune_iters, load_from=load_from, **common)
-            steps.append(Step(f"{name}/{kind}", run_dir / "finetune" / name / kind, spec, train))
+            step = f"{name}/{kind}"
+            model = _describe_model(plan, percent, pretrained=kind == "pretrained")
+            predictions = {**about, "model": f"{model} (benchmark step {step})", "step": step}
+            steps.append(Step(step, run_dir / "finetune" / name / kind, spec, train, predictions))
     return steps
+
+
+def _predictions_about(plan: BenchmarkPlan, build: DetDataset) -> dict:
+    """What every step's ``predictions.meta.json`` says of the set it was tested on."""
+    val = data.load_coco(plan.downstream_val)
+    scheme = numbering(val["categories"], build.categories)
+    return {
+        "written_by": "detforge benchmark pretrain",
+        "ground_truth": str(plan.downstream_val),
+        "ground_truth_sha256": file_sha256(plan.downstream_val),
+        # the downstream val numbers the build's classes as its COCO export does (or as
+        # the unified ids): say so, so that evaluate scores them against the build
+        "category_ids": scheme,
+        "taxonomy_fingerprint": build.meta.get("taxonomy_fingerprint") if scheme else None,
+        "score_threshold": plan.score_threshold,
+    }
+
+
+def _describe_model(plan: BenchmarkPlan, percent: float, pretrained: bool) -> str:
+    """One line: the detector behind a stage-2 step's predictions."""
+    init = f"from {plan.backbone_weights}" if plan.backbone_weights else "random init"
+    trained = (
+        f"pre-trained {plan.pretrain_iters} iterations on {plan.build_dir.name}, then "
+        f"fine-tuned {plan.finetune_iters}"
+        if pretrained
+        else f"trained {plan.finetune_iters} iterations from scratch"
+    )
+    return (
+        f"{plan.detector} with a ResNet-{plan.backbone_depth} backbone ({init}), {trained} "
+        f"on {percent:g} % of {plan.downstream_train.name}"
+    )
 
 
 def _command(plan: BenchmarkPlan, config: Path) -> list[str]:
@@ -167,7 +222,7 @@ def _environment(plan: BenchmarkPlan) -> dict[str, str]:
 def run_step(plan: BenchmarkPlan, step: Step) -> None:
     """Train (and test) one step in a subprocess; its output goes to ``step.log``."""
     step.work_dir.mkdir(parents=True, exist_ok=True)
-    config = write_config(step.data, step.train, step.work_dir)
+    config = write_config(step.data, step.train, step.work_dir, step.predictions)
     log = step.work_dir / "step.log"
     with log.open("a") as out:
         code = subprocess.call(
@@ -193,6 +248,7 @@ def run_benchmark(
     for module in ("torch", "mmengine", "mmdet", "mmcv"):
         require(module, "train")
     warning = check_downstream_val(plan.build_dir, plan.downstream_val, plan.allow_contaminated_val)
+    check_score_threshold(plan.detector, plan.score_threshold)
     _check_plan(plan, run_dir)
     if warning:
         log(f"warning: {warning}")
@@ -207,6 +263,10 @@ def run_benchmark(
             continue
         log(f"[{index}/{len(steps)}] {step.name}: training {step.train.iters} iterations")
         run_step(plan, step)
+        written = step.work_dir / PREDICTIONS
+        if written.is_file():
+            count = json.loads(meta_path(written).read_text()).get("detections")
+            log(f"[{index}/{len(steps)}] {step.name}: {count} detections -> {written}")
     return summarize(run_dir)
 
 
@@ -244,12 +304,17 @@ def summarize(run_dir: Path) -> pl.DataFrame:
     training = json.loads(training_file.read_text()) if training_file.is_file() else {}
     lr = training.get("learning_rate")
     warning = contamination_warning(Path(plan["build_dir"]), Path(plan["downstream_val"]))
+    predictions = sorted(run_dir.glob(f"finetune/*/*/{PREDICTIONS}"))
     summary = {
         "schema_version": 2,
         "detector": plan["detector"],
         "learning_rate": lr,
         "warnings": [warning] if warning else [],
         "rows": table.to_dicts(),
+        # each stage-2 step's detections on the downstream val set (COCO results JSON)
+        "predictions": {
+            str(p.parent.relative_to(run_dir / "finetune")): str(p) for p in predictions
+        },
     }
     write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     described = lr["description"] if lr else "not recorded"
@@ -270,6 +335,10 @@ def _markdown(plan: dict, table: pl.DataFrame, lr: str, warnings: list[str]) -> 
         f"`{plan['downstream_train']}` ({plan['finetune_iters']} iterations per fraction, "
         f"seed {plan['seed']}); COCO box AP on `{plan['downstream_val']}`. Training: {lr}, "
         f"{plan['batch_size']} images per GPU x {plan['gpus']}.",
+        "",
+        "Each stage-2 step's detections on the val set: "
+        f"`finetune/<fraction>/<scratch|pretrained>/{PREDICTIONS}` (COCO results; "
+        "`detforge evaluate` scores them).",
         "",
         *(f"**Warning**: {warning}.\n" for warning in warnings),
         "| fraction | AP scratch | AP pre-trained | gain | AP50 scratch | AP50 pre-trained |",

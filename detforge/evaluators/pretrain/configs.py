@@ -1,14 +1,16 @@
 """mmdet 3 configs written from the templates mmdet ships (``mmdet/.mim/configs``).
 
 A template is loaded with mmengine, the dataset, classes, schedule and model size
-are set, and the result is dumped as one self-contained config file per run.
+are set, and the result is dumped as one self-contained config file per run. A run with a
+test set also saves its detections on it (COCO results JSON, see
+:mod:`detforge.evaluators.pretrain.predictions`).
 
 Training defaults are the template's: its optimizer and learning rate, scaled linearly
 with the total batch (images per GPU x GPUs) against the batch the template was tuned
 for, by mmengine's own ``auto_scale_lr`` (``enable=True``, the template's
 ``base_batch_size``); ``lr`` set explicitly replaces that. The schedule keeps the
-template's shape on an iteration budget: its warm-up (capped at a tenth of a short run)
-and its step milestones at the same fractions of the run.
+template's shape on an iteration budget: its warm-up (capped at a tenth of a short run,
+two iterations at least) and its step milestones at the same fractions of the run.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class TrainSpec:
     checkpoint_interval: int = 500
     seed: int = 0
     launcher: str = "none"
+    score_threshold: float | None = None  # None: the template's (0.05; DETR keeps its top 100)
 
 
 def template_path(detector: str) -> Path:
@@ -110,7 +113,9 @@ def _schedule(template: list[dict], iters: int) -> list[dict]:
     for scheduler in template:
         kind = scheduler["type"]
         if kind == "LinearLR" and not scheduler.get("by_epoch", True):
-            end = max(1, min(int(scheduler["end"]), iters // 10))
+            # mmengine's LinearLR ramps over end - 1 steps: end 1 would hold the start factor
+            # (a thousandth of the lr) for the whole run
+            end = max(2, min(int(scheduler["end"]), iters // 10))
             schedule.append(dict(scheduler, begin=0, end=end))
         elif kind == "MultiStepLR":
             span = scheduler["end"]  # epochs (or iterations) the milestones are out of
@@ -145,6 +150,29 @@ def _set_backbone(model: dict, depth: int, weights: str | None) -> None:
         neck["in_channels"] = [channels[i] for i in out_indices]
 
 
+def _set_score_threshold(model: dict, detector: str, threshold: float | None) -> None:
+    """The lowest score a test detection keeps (the template's when ``threshold`` is None)."""
+    if threshold is None:
+        return
+    if not 0 <= threshold < 1:
+        raise DetforgeError(f"score threshold {threshold}: expected a number in [0, 1)")
+    head = model["test_cfg"].get("rcnn", model["test_cfg"])
+    if "score_thr" not in head:
+        raise DetforgeError(
+            f"{detector} keeps its top {head.get('max_per_img', 100)} detections per image "
+            "whatever their score: a score threshold does not apply"
+        )
+    head["score_thr"] = threshold
+
+
+def check_score_threshold(detector: str, threshold: float | None) -> None:
+    """Raise now, before any step runs, when ``threshold`` cannot apply to ``detector``."""
+    from mmengine.config import Config
+
+    model = Config.fromfile(str(template_path(detector))).model
+    _set_score_threshold(model, detector, threshold)
+
+
 def _pipelines(scale: tuple[int, int]) -> tuple[list, list]:
     train = [
         dict(type="LoadImageFromFile"),
@@ -165,14 +193,21 @@ def _pipelines(scale: tuple[int, int]) -> tuple[list, list]:
     return train, test
 
 
-def build_config(data: DataSpec, train: TrainSpec, work_dir: Path):
-    """The mmengine ``Config`` of one training run (iteration-based, CPU or GPU)."""
+def build_config(data: DataSpec, train: TrainSpec, work_dir: Path, predictions: dict | None = None):
+    """The mmengine ``Config`` of one training run (iteration-based, CPU or GPU).
+
+    ``predictions``: what the run's predictions file says about itself (see
+    :func:`detforge.evaluators.pretrain.predictions.publish`), kept in the config.
+    """
     from mmengine.config import Config
+
+    from detforge.evaluators.pretrain.predictions import MMDET_PREFIX
 
     cfg = Config.fromfile(str(template_path(train.detector)))
     model = cfg.model
     _set_num_classes(model, len(data.classes))
     _set_backbone(model, train.backbone_depth, train.backbone_weights)
+    _set_score_threshold(model, train.detector, train.score_threshold)
     train_pipeline, test_pipeline = _pipelines(train.image_scale)
     metainfo = dict(classes=data.classes)
     sampler = (
@@ -213,8 +248,15 @@ def build_config(data: DataSpec, train: TrainSpec, work_dir: Path):
                 pipeline=test_pipeline,
             ),
         )
-        cfg.test_evaluator = dict(type="CocoMetric", ann_file=str(data.val_ann), metric="bbox")
+        cfg.test_evaluator = dict(
+            type="CocoMetric",
+            ann_file=str(data.val_ann),
+            metric="bbox",
+            # the detections on the test set, renamed to predictions.json when whole
+            outfile_prefix=str(work_dir / MMDET_PREFIX),
+        )
         cfg.test_cfg = dict(type="TestLoop")
+        cfg.detforge_predictions = predictions or {}
     else:
         for key in ("test_dataloader", "test_evaluator", "test_cfg"):
             cfg[key] = None
@@ -251,10 +293,12 @@ def build_config(data: DataSpec, train: TrainSpec, work_dir: Path):
     return cfg
 
 
-def write_config(data: DataSpec, train: TrainSpec, work_dir: Path) -> Path:
+def write_config(
+    data: DataSpec, train: TrainSpec, work_dir: Path, predictions: dict | None = None
+) -> Path:
     """Dump the run's config to ``work_dir/config.py`` (mmengine parses it back)."""
     from detforge.atomic import write_text
 
     target = work_dir / "config.py"
-    write_text(target, build_config(data, train, work_dir).pretty_text)
+    write_text(target, build_config(data, train, work_dir, predictions).pretty_text)
     return target

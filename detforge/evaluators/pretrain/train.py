@@ -1,6 +1,7 @@
 """Run one training stage in its own process: ``python -m detforge.evaluators.pretrain.train``.
 
-Trains from the config, tests when the config has a test set, and writes
+Trains from the config, tests when the config has a test set (saving its detections as
+``predictions.json``, see :mod:`detforge.evaluators.pretrain.predictions`), and writes
 ``metrics.json`` last, so a step with ``metrics.json`` is complete. Rerun after an
 interruption, it resumes from the last checkpoint in the work dir.
 """
@@ -24,6 +25,7 @@ def main() -> None:
     from mmengine.runner import Runner
 
     from detforge.atomic import write_text
+    from detforge.evaluators.pretrain.predictions import publish
 
     cfg = Config.fromfile(str(args.config))
     cfg.launcher = args.launcher
@@ -40,6 +42,8 @@ def main() -> None:
             metrics = {f"coco/bbox_mAP{suffix}": 0.0 for suffix in ("", "_50", "_75")}
             note = "no detection above the score threshold"
     if runner.rank == 0:
+        if cfg.get("test_dataloader"):
+            publish(work_dir, dict(cfg.get("detforge_predictions") or {}))
         checkpoint = (work_dir / "last_checkpoint").read_text().strip()
         result = {
             "metrics": {k: float(v) for k, v in metrics.items()},

@@ -20,6 +20,8 @@ from detforge.probes.probeset import ProbeError
 __all__ = ["Adapter", "ModelInfo", "Output", "describe", "load_adapter", "pick_device"]
 
 POOLINGS = ("auto", "cls", "head", "last", "mean")
+#: a config attribute that says the saved weights are random (``detforge probe tiny-model``)
+RANDOM_WEIGHTS = "detforge_random_weights"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +31,7 @@ class ModelInfo:
     kind: str
     n_layers: int
     poolings: tuple[str, ...]  # supported, the architecture's own first
+    random_weights: bool = False  # saved with random weights (its config says so)
 
     def pooling(self, asked: str, model: str) -> str:
         """``auto`` → the architecture's own pooling; anything else must be supported."""
@@ -93,8 +96,14 @@ def _config(model: str):
 
 
 def describe(model: str) -> ModelInfo:
-    """Kind, layer count (embeddings included) and poolings of ``model``, from its config."""
+    """Kind, layer count (embeddings included), poolings of ``model`` and whether its saved
+    weights are random, from its config."""
     config = _config(model)
+    info = _describe(model, config)
+    return dataclasses.replace(info, random_weights=bool(getattr(config, RANDOM_WEIGHTS, False)))
+
+
+def _describe(model: str, config) -> ModelInfo:
     kind = _kind(config)
     if kind is None:
         raise ProbeError(
