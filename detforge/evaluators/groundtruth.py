@@ -93,6 +93,13 @@ def read_ground_truth(path: str | Path, format: str | None = None) -> GroundTrut
         "license",
     )
     anns = parsed.annotations
+    if (anns["id"] == 0).any():
+        notes.append(
+            "an annotation has id 0, which pycocotools, LVISEval and faster-coco-eval also use "
+            "as their 'unmatched' marker: they count the detection matched to it as a false "
+            "positive; detforge counts the match (their AP on this file is lower; with ids "
+            "from 1 they agree)"
+        )
     known_images = pl.col("image_id").is_in(images["image_id"].implode())
     known_classes = pl.col("category_id").is_in(categories["source_label"].cast(pl.Int64).implode())
     for mask, what in ((~known_images, "an image"), (~known_classes, "a category")):

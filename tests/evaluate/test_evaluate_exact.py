@@ -238,6 +238,33 @@ def test_real_coco_photos_annotations_equal_pycocotools(shared_data, tmp_path, n
     )
 
 
+def test_annotation_id_zero_counts_as_a_match_with_a_note(shared_data, tmp_path):
+    """The references use id 0 as their 'unmatched' marker, so a detection matched to an
+    annotation with id 0 is a false positive to them: detforge counts the match (what they
+    give with ids from 1) and says why the numbers differ."""
+    path = (
+        shared_data / "images" / "annotations" / "panopticapi_panoptic_coco_detection_format.json"
+    )
+    gt = json.loads(path.read_text())
+    assert min(a["id"] for a in gt["annotations"]) == 0
+    preds = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": a["bbox"],
+            "score": 1 - i / 100,
+        }
+        for i, a in enumerate(gt["annotations"])
+    ]
+    result = evaluate_file(path, write_json(tmp_path / "p.json", preds))
+    from_one = copy.deepcopy(gt)
+    for annotation in from_one["annotations"]:
+        annotation["id"] += 1
+    assert_equals_pycocotools(result, pycocotools(from_one, preds))
+    assert pycocotools(gt, preds).stats[0] < result.metrics("coco")["AP"] - 1e-3
+    assert any("id 0" in note and "unmatched" in note for note in result.notes)
+
+
 def test_mmdetection_sample_with_ignore_zero_area_and_unlisted_category(tmp_path):
     path = DATA / "mmdetection" / "unsorted_obj365_sample.json"
     gt = load_data("mmdetection/unsorted_obj365_sample.json")
